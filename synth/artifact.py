@@ -1,0 +1,134 @@
+"""Models and checkpoints on disk: tensors in safetensors, everything else in JSON. Never pickle.
+
+A model directory holds model.safetensors (the generator's weights and batch-norm statistics) and
+model.json (format version, hyperparameters, schema, transformer, ID shapes, calibration). A checkpoint
+directory holds checkpoint.safetensors (both networks, both optimisers' moments, RNG states) and
+checkpoint.json; it is enough to continue training exactly where it stopped. Tensors are loaded onto
+the CPU first and moved, so a model trained on CUDA loads on a machine without one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from synth.errors import SynthError
+from synth.ids import IdSpec
+from synth.schema import Schema
+from synth.transformer import DataTransformer
+
+FORMAT_VERSION = 1
+MODEL_KIND, CHECKPOINT_KIND = "synthd-model", "synthd-checkpoint"
+
+
+def _spec(model) -> dict:
+    return {
+        "format_version": FORMAT_VERSION,
+        "config": model.config_dict(),
+        "column_kinds": model.column_kinds,
+        "schema": model.schema.to_dict(),
+        "transformer": model.transformer.to_dict(),
+        "ids": [spec.to_dict() for spec in model.ids],
+        "biases": model.biases,
+        "epochs_done": model.epochs_done,
+        "history": model.history,
+        "trained_on": model.device.type,
+    }
+
+
+def save_model(model, path) -> None:
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tensors = {f"generator.{k}": v.detach().cpu().contiguous() for k, v in model._generator.state_dict().items()}
+    _write(path, "model", {"kind": MODEL_KIND, **_spec(model)}, tensors)
+
+
+def save_checkpoint(model, path) -> None:
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tensors = {}
+    for prefix, module in (("generator", model._generator), ("discriminator", model._discriminator)):
+        tensors.update({f"{prefix}.{k}": v.detach().cpu().contiguous() for k, v in module.state_dict().items()})
+    groups = {}
+    for prefix, opt in (("opt_g", model._opt_g), ("opt_d", model._opt_d)):
+        state = opt.state_dict()
+        for index, values in state["state"].items():
+            for name, value in values.items():
+                tensors[f"{prefix}.{index}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous()
+        groups[prefix] = state["param_groups"]
+    tensors["rng.cpu"] = torch.get_rng_state()
+    tensors["rng.gen"] = model._gen.get_state()
+    if model.device.type == "cuda":
+        tensors["rng.cuda"] = torch.cuda.get_rng_state(model.device)
+    _write(path, "checkpoint", {"kind": CHECKPOINT_KIND, **_spec(model), "optimizers": groups}, tensors)
+
+
+def _write(path: Path, stem: str, spec: dict, tensors: dict) -> None:
+    # Write beside and rename, so a crash never leaves a half-written file under the real name.
+    tmp_weights, tmp_spec = path / f".{stem}.safetensors.tmp", path / f".{stem}.json.tmp"
+    save_file(tensors, str(tmp_weights))
+    tmp_spec.write_text(json.dumps(spec))
+    os.replace(tmp_weights, path / f"{stem}.safetensors")
+    os.replace(tmp_spec, path / f"{stem}.json")
+
+
+def _read(path, stem: str, kind: str) -> tuple[dict, dict]:
+    path = Path(path)
+    spec_file, weights_file = path / f"{stem}.json", path / f"{stem}.safetensors"
+    if not spec_file.is_file() or not weights_file.is_file():
+        raise SynthError(f"{path} holds no {kind} ({stem}.json and {stem}.safetensors)")
+    spec = json.loads(spec_file.read_text())
+    if spec.get("kind") != kind:
+        raise SynthError(f"{path} is not a {kind}")
+    if spec.get("format_version") != FORMAT_VERSION:
+        raise SynthError(f"{path} has format version {spec.get('format_version')}; this synthd reads "
+                         f"version {FORMAT_VERSION}")
+    return spec, load_file(str(weights_file), device="cpu")
+
+
+def _rebuild(cls, spec: dict, device: str):
+    cfg = dict(spec["config"])
+    model = cls(device=device, column_kinds=spec["column_kinds"], **cfg)
+    model.schema = Schema.from_dict(spec["schema"])
+    model.transformer = DataTransformer.from_dict(spec["transformer"], model.schema)
+    model.ids = [IdSpec(**s) for s in spec["ids"]]
+    model.biases = spec["biases"]
+    model.epochs_done = spec["epochs_done"]
+    model.history = spec["history"]
+    model._gen = torch.Generator(model.device).manual_seed(model.config.seed)
+    model._build_networks()
+    return model
+
+
+def _sub(tensors: dict, prefix: str, device) -> dict:
+    return {k[len(prefix) + 1:]: v.to(device) for k, v in tensors.items() if k.startswith(prefix + ".")}
+
+
+def load_model(cls, path, device: str = "auto"):
+    spec, tensors = _read(path, "model", MODEL_KIND)
+    model = _rebuild(cls, spec, device)
+    model._generator.load_state_dict(_sub(tensors, "generator", model.device))
+    model._generator.eval()
+    model._discriminator = model._opt_g = model._opt_d = None  # a saved model samples; it does not train
+    return model
+
+
+def load_checkpoint(cls, path, device: str = "auto"):
+    spec, tensors = _read(path, "checkpoint", CHECKPOINT_KIND)
+    model = _rebuild(cls, spec, device)
+    model._generator.load_state_dict(_sub(tensors, "generator", model.device))
+    model._discriminator.load_state_dict(_sub(tensors, "discriminator", model.device))
+    for prefix, opt in (("opt_g", model._opt_g), ("opt_d", model._opt_d)):
+        state: dict = {}
+        for key, value in _sub(tensors, prefix, "cpu").items():
+            index, name = key.split(".", 1)
+            state.setdefault(int(index), {})[name] = value if name == "step" else value.to(model.device)
+        opt.load_state_dict({"state": state, "param_groups": spec["optimizers"][prefix]})
+    model._resume_state = {"cpu": tensors["rng.cpu"], "gen": tensors["rng.gen"]}
+    if "rng.cuda" in tensors and model.device.type == "cuda":
+        model._resume_state["cuda"] = tensors["rng.cuda"]
+    return model

@@ -1,0 +1,134 @@
+"""Sampling conditions: checked and coerced against the trained columns before any row is generated.
+
+`{"sex": "Female", "age": {"min": 30, "max": 40}}`: a categorical or boolean column takes one value
+(strings are matched to the real categories, also ignoring surrounding spaces and case, as values arrive
+from a query string); a numeric or datetime column takes a range, or one value as a one-point range.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from synth.errors import SynthError
+from synth.schema import Schema, to_seconds
+from synth.transformer import DataTransformer
+
+_TRUE = {"true", "t", "yes", "y", "1"}
+_FALSE = {"false", "f", "no", "n", "0"}
+
+
+@dataclass
+class Plan:
+    discrete: list[tuple[int, int]] = field(default_factory=list)  # (block, code)
+    forced: dict[str, object] = field(default_factory=dict)  # value set after decoding (rare categories)
+    ranges: list[tuple[str, float, float]] = field(default_factory=list)  # (column, low, high), inclusive
+
+    @property
+    def empty(self) -> bool:
+        return not (self.discrete or self.ranges)
+
+
+def plan_conditions(conditions: dict | None, schema: Schema, transformer: DataTransformer) -> Plan:
+    plan = Plan()
+    for name, wanted in (conditions or {}).items():
+        if name not in schema.names:
+            raise SynthError(f"cannot condition on unknown column {name!r}; columns are {schema.names}")
+        spec = schema[name]
+        if spec.kind == "id":
+            raise SynthError(f"cannot condition on {name!r}: it is an ID column, whose values are all new")
+        if spec.kind == "constant":
+            continue  # checked below, after decoding every row holds the constant anyway
+        block = transformer.block_of(name)
+        kind, index = transformer.blocks[block]
+        if kind == "discrete":
+            enc = transformer.discrete[index]
+            if isinstance(wanted, dict):
+                if spec.numeric:  # a numeric column with few values: a range over them
+                    low, high = _range(name, wanted, spec)
+                    plan.ranges.append((name, low, high))
+                    continue
+                raise SynthError(f"column {name!r} is {spec.kind}: condition it on one value, not a range")
+            value = _match_category(name, wanted, enc.categories + enc.rare, spec.kind)
+            if value in enc.rare:
+                plan.discrete.append((block, len(enc.categories)))
+                plan.forced[name] = value
+            else:
+                plan.discrete.append((block, enc.categories.index(value)))
+        else:
+            low, high = _range(name, wanted, spec)
+            plan.ranges.append((name, low, high))
+    return plan
+
+
+def _range(name: str, wanted, spec) -> tuple[float, float]:
+    if isinstance(wanted, dict):
+        unknown = set(wanted) - {"min", "max"}
+        if unknown:
+            raise SynthError(f"range condition on {name!r} takes 'min' and 'max', not {sorted(unknown)}")
+        low, high = wanted.get("min"), wanted.get("max")
+    else:
+        low = high = wanted
+    low = spec.minimum if low is None else _number(name, low, spec)
+    high = spec.maximum if high is None else _number(name, high, spec)
+    if low > high:
+        raise SynthError(f"range condition on {name!r} is empty: min {low} is above max {high}")
+    if high < spec.minimum or low > spec.maximum:
+        raise SynthError(f"range condition on {name!r} is impossible: the column lies in "
+                         f"[{_show(spec.minimum, spec)}, {_show(spec.maximum, spec)}]")
+    return low, high
+
+
+def _number(name: str, value, spec) -> float:
+    if spec.kind == "datetime":
+        seconds = to_seconds(pd.Series([value]), None) if not isinstance(value, (int, float)) else [value]
+        if np.isnan(seconds[0]):
+            raise SynthError(f"condition on {name!r}: {value!r} is not a date")
+        return float(seconds[0])
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise SynthError(f"condition on {name!r}: {value!r} is not a number") from None
+    if np.isnan(number):
+        raise SynthError(f"condition on {name!r}: {value!r} is not a number")
+    return number
+
+
+def _show(x: float, spec) -> str:
+    return str(pd.to_datetime(x, unit="s")) if spec.kind == "datetime" else f"{x:g}"
+
+
+def _match_category(name: str, wanted, values: list, kind: str):
+    known = [v for v in values if v is not None]
+    if wanted in known and not (isinstance(wanted, bool) and kind != "boolean"):
+        return wanted
+    text = str(wanted).strip()
+    for test in (lambda v: str(v) == text, lambda v: str(v).strip() == text,
+                 lambda v: str(v).strip().lower() == text.lower()):
+        hits = [v for v in known if test(v)]
+        if len(hits) == 1:
+            return hits[0]
+    if kind == "boolean" and text.lower() in _TRUE | _FALSE:
+        truth = text.lower() in _TRUE
+        hits = [v for v in known if _truthy(v) is truth]
+        if len(hits) == 1:
+            return hits[0]
+    if isinstance(wanted, (int, float, str)) and not isinstance(wanted, bool):
+        try:
+            number = float(text)
+            hits = [v for v in known if isinstance(v, (int, float)) and float(v) == number]
+            if len(hits) == 1:
+                return hits[0]
+        except ValueError:
+            pass
+    shown = ", ".join(repr(v) for v in known[:10]) + (", ..." if len(known) > 10 else "")
+    raise SynthError(f"column {name!r} has no value {wanted!r}; its values include {shown}")
+
+
+def _truthy(v) -> bool | None:
+    if isinstance(v, bool):
+        return v
+    s = str(v).strip().lower()
+    return True if s in _TRUE else False if s in _FALSE else None

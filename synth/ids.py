@@ -1,0 +1,92 @@
+"""New key values for ID columns: the shape of the real keys, never their content, unique by construction.
+
+Integer keys are an affine permutation of a range as wide as the real one (a*i + b mod a prime),
+so row i of a sample and row j never collide for i != j while the sample is smaller than the range.
+Text keys keep the prefix shared by all real keys and replace every other letter and digit by a random
+one of the same class, following a template drawn from the real keys; a row counter is written into
+the digits that the template has, so two rows only collide when a template has almost no digits.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+MAX_TEMPLATES = 200
+_DIGITS = np.array(list("0123456789"))
+_LOWER = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+_UPPER = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+
+
+@dataclass
+class IdSpec:
+    name: str
+    integer: bool
+    low: int = 0
+    high: int = 0
+    prefix: str = ""
+    templates: list[str] | None = None  # class strings: 9 digit, a lower, A upper, other chars literal
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def fit_id(name: str, series: pd.Series, seed: int) -> IdSpec:
+    values = series.dropna()
+    if pd.api.types.is_numeric_dtype(values):
+        return IdSpec(name=name, integer=True, low=int(values.min()), high=int(values.max()))
+    text = values.astype(str).to_numpy()
+    prefix = os.path.commonprefix(list(text[:1000]))
+    rng = np.random.default_rng(seed)
+    picked = text if len(text) <= MAX_TEMPLATES else rng.choice(text, MAX_TEMPLATES, replace=False)
+    return IdSpec(name=name, integer=False, prefix=prefix,
+                  templates=[_template(v[len(prefix):]) for v in picked])
+
+
+def _template(value: str) -> str:
+    return "".join("9" if ch.isdigit() else "a" if ch.islower() else "A" if ch.isupper() else ch
+                   for ch in value)
+
+
+def generate_ids(spec: IdSpec, start: int, n: int, total: int, seed: int) -> np.ndarray:
+    """Keys for rows start .. start+n-1 of a `total`-row sample drawn with `seed`."""
+    if spec.integer:
+        modulus = _next_prime(max(spec.high - spec.low + 1, total, 2))
+        mult, shift = (int(v) for v in np.random.default_rng(seed).integers(1, modulus, size=2))
+        rows = np.arange(start, start + n, dtype=np.int64)
+        if modulus < 2**31:  # the product stays inside int64
+            return spec.low + (mult * rows + shift) % modulus
+        return np.array([spec.low + (mult * int(i) + shift) % modulus for i in rows], dtype=object)
+    rng = np.random.default_rng([seed, start])
+    out = np.empty(n, dtype=object)
+    templates = spec.templates or ["a"]
+    chosen = rng.integers(len(templates), size=n)
+    for i in range(n):
+        out[i] = spec.prefix + _fill(templates[chosen[i]], start + i, rng)
+    return out
+
+
+def _fill(template: str, counter: int, rng: np.random.Generator) -> str:
+    chars = list(template)
+    digit_pos = [k for k, ch in enumerate(chars) if ch == "9"]
+    # The row counter goes into the trailing digit slots (keeps keys distinct), the rest is random.
+    counter_digits = str(counter)[::-1]
+    for slot, k in enumerate(reversed(digit_pos)):
+        chars[k] = counter_digits[slot] if slot < len(counter_digits) else _DIGITS[rng.integers(10)]
+    for k, ch in enumerate(chars):
+        if ch == "a":
+            chars[k] = _LOWER[rng.integers(26)]
+        elif ch == "A":
+            chars[k] = _UPPER[rng.integers(26)]
+    return "".join(chars)
+
+
+def _next_prime(n: int) -> int:
+    n = max(n, 2)
+    while True:
+        if all(n % p for p in range(2, int(n**0.5) + 1)):
+            return n
+        n += 1

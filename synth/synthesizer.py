@@ -1,0 +1,508 @@
+"""The Synthesizer: fit a conditional GAN on a DataFrame, then draw any number of rows from it.
+
+The training loop follows CTGAN (Xu et al. 2019): WGAN-GP with a PacGAN critic, a residual generator,
+Gumbel-softmax outputs, a conditional vector with training-by-sampling and a cross-entropy term that
+makes the generator honour it. All data stays on the training device in compact form; a batch is
+a handful of tensor ops. After training, a calibration pass measures the generator's marginals and
+stores two small corrections applied when decoding: a logit bias per category block (so categories
+come out at their real frequencies) and a monotone quantile map per continuous column (so values
+follow the real distribution while keeping the generator's rank order, and so its correlations).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, fields
+
+import numpy as np
+import pandas as pd
+import torch
+
+from synth import artifact
+from synth.conditions import Plan, plan_conditions
+from synth.errors import SynthError
+from synth.ids import IdSpec, fit_id, generate_ids
+from synth.networks import BlockLayout, Discriminator, Generator, gradient_penalty
+from synth.output import category_column, datetime_resolution, numeric_column
+from synth.sampler import ConditionalSampler
+from synth.schema import Schema, check_frame, infer_schema
+from synth.transformer import DataTransformer, numeric_values
+
+GEN_BATCH = 10_000  # rows per generator call when sampling; chunking for the caller is separate
+CALIBRATION_ROWS = 20_000
+
+
+@dataclass
+class Config:
+    """Every CTGAN hyperparameter, with the paper's defaults, and ours."""
+
+    epochs: int = 300
+    batch_size: int = 500
+    embedding_dim: int = 128
+    generator_dim: tuple[int, ...] = (256, 256)
+    discriminator_dim: tuple[int, ...] = (256, 256)
+    generator_lr: float = 2e-4
+    generator_decay: float = 1e-6
+    discriminator_lr: float = 2e-4
+    discriminator_decay: float = 1e-6
+    discriminator_steps: int = 1
+    pac: int = 10
+    log_frequency: bool = True
+    max_modes: int = 10
+    max_categories: int = 100
+    calibrate: bool = True
+    seed: int = 0
+
+    def check(self) -> None:
+        positive = ("epochs", "batch_size", "embedding_dim", "discriminator_steps", "pac", "max_modes",
+                    "max_categories")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise SynthError(f"{name} must be a positive integer, got {value!r}")
+        if self.batch_size % self.pac:
+            raise SynthError(f"batch_size ({self.batch_size}) must be a multiple of pac ({self.pac})")
+        for name in ("generator_lr", "discriminator_lr"):
+            if not 0 < getattr(self, name) < 1:
+                raise SynthError(f"{name} must be between 0 and 1, got {getattr(self, name)!r}")
+        for name in ("generator_dim", "discriminator_dim"):
+            dims = getattr(self, name)
+            if not dims or any(not isinstance(d, int) or d < 1 for d in dims):
+                raise SynthError(f"{name} must be a non-empty list of positive layer widths, got {dims!r}")
+
+
+@dataclass
+class EpochInfo:
+    epoch: int  # epochs completed so far, 1-based
+    epochs: int
+    losses: dict[str, float]
+    elapsed: float  # seconds of training in this fit() call
+    history: list[dict] = field(default_factory=list, repr=False)
+
+
+EpochCallback = Callable[[EpochInfo], bool | None]
+
+
+class Synthesizer:
+    def __init__(self, epochs: int = 300, batch_size: int = 500, seed: int = 0, device: str = "auto",
+                 column_kinds: dict[str, str] | None = None, **knobs):
+        unknown = set(knobs) - {f.name for f in fields(Config)}
+        if unknown:
+            raise SynthError(f"unknown option(s) {sorted(unknown)}; options are {[f.name for f in fields(Config)]}")
+        for dims in ("generator_dim", "discriminator_dim"):
+            if dims in knobs:
+                knobs[dims] = tuple(knobs[dims])
+        self.config = Config(epochs=epochs, batch_size=batch_size, seed=seed, **knobs)
+        self.config.check()
+        self.device = resolve_device(device)
+        self.column_kinds = dict(column_kinds or {})
+        self.schema: Schema | None = None
+        self.transformer: DataTransformer | None = None
+        self.ids: list[IdSpec] = []
+        self.biases: list[list[float]] | None = None
+        self.epochs_done = 0
+        self.history: list[dict] = []
+        self._generator: Generator | None = None
+        self._discriminator: Discriminator | None = None
+        self._opt_g = self._opt_d = None
+        self._gen: torch.Generator | None = None
+        self._resume_state: dict | None = None
+
+    # ---- fitting ---------------------------------------------------------------------------------
+    def fit(self, df: pd.DataFrame, on_epoch: EpochCallback | None = None,
+            max_seconds: float | None = None) -> Synthesizer:
+        """Train until `epochs`, the time budget, or the callback returning False. Continues from the
+        last completed epoch when the model came from a checkpoint."""
+        check_frame(df)
+        if max_seconds is not None and max_seconds <= 0:
+            raise SynthError(f"max_seconds must be positive, got {max_seconds!r}")
+        cfg = self.config
+        if self.transformer is None:
+            self._prepare(df)
+        elif list(df.columns) != self.schema.names:
+            raise SynthError("the table's columns differ from the ones this model started training on")
+        if len(df) < cfg.pac:
+            raise SynthError(f"the table has {len(df)} rows; training needs at least {cfg.pac} (pac)")
+
+        scalars, codes = self.transformer.transform(df, seed=cfg.seed)
+        scalars_t = torch.from_numpy(scalars).to(self.device)
+        codes_t = torch.from_numpy(codes).to(self.device)
+        layout = self._layout()
+        sampler = ConditionalSampler(codes, self.transformer.block_widths(), self.transformer.discrete_blocks(),
+                                     cfg.log_frequency, self.device)
+        cond_block = torch.tensor(self.transformer.discrete_blocks(), dtype=torch.long, device=self.device)
+        self._restore_rng()
+        steps = max(len(df) // cfg.batch_size, 1)
+        start = time.monotonic()
+        self._generator.train()
+        self._discriminator.train()
+        while self.epochs_done < cfg.epochs:
+            sums = torch.zeros(3, device=self.device)
+            for _ in range(steps):
+                sums += self._step(scalars_t, codes_t, layout, sampler, cond_block)
+            self.epochs_done += 1
+            means = (sums / steps).tolist()
+            losses = {"generator": means[0], "discriminator": means[1], "conditional": means[2]}
+            self.history.append({"epoch": self.epochs_done, **losses})
+            elapsed = time.monotonic() - start
+            info = EpochInfo(self.epochs_done, cfg.epochs, losses, elapsed, self.history)
+            if on_epoch is not None and on_epoch(info) is False:
+                break
+            if max_seconds is not None and elapsed >= max_seconds:
+                break
+        if cfg.calibrate:
+            self._calibrate(codes)
+        return self
+
+    def _prepare(self, df: pd.DataFrame) -> None:
+        cfg = self.config
+        self.schema = infer_schema(df, self.column_kinds)
+        for spec in self.schema.columns:
+            if spec.kind == "datetime":
+                spec.extra["resolution"] = datetime_resolution(numeric_values(df[spec.name], spec))
+            if spec.kind == "constant":
+                spec.extra["value"] = _json_scalar(df[spec.name].dropna().iloc[0])
+        self.ids = [fit_id(s.name, df[s.name], cfg.seed) for s in self.schema.columns if s.kind == "id"]
+        self.transformer = DataTransformer(self.schema, cfg.max_modes, cfg.max_categories, seed=cfg.seed).fit(df)
+        torch.manual_seed(cfg.seed)
+        self._gen = torch.Generator(self.device).manual_seed(cfg.seed)
+        self._build_networks()
+
+    def _build_networks(self) -> None:
+        cfg = self.config
+        t = self.transformer
+        cond_dim = sum(t.block_widths()[b] for b in t.discrete_blocks())
+        self._generator = Generator(cfg.embedding_dim + cond_dim, cfg.generator_dim, t.output_dim).to(self.device)
+        self._discriminator = Discriminator(t.output_dim + cond_dim, cfg.discriminator_dim, cfg.pac).to(self.device)
+        self._opt_g = torch.optim.Adam(self._generator.parameters(), lr=cfg.generator_lr, betas=(0.5, 0.9),
+                                       weight_decay=cfg.generator_decay)
+        self._opt_d = torch.optim.Adam(self._discriminator.parameters(), lr=cfg.discriminator_lr,
+                                       betas=(0.5, 0.9), weight_decay=cfg.discriminator_decay)
+
+    def _layout(self) -> BlockLayout:
+        return BlockLayout(self.transformer.n_scalars, self.transformer.block_widths(), self.device)
+
+    def _noise(self, n: int, cond: torch.Tensor | None, gen: torch.Generator) -> torch.Tensor:
+        z = torch.randn(n, self.config.embedding_dim, generator=gen, device=self.device)
+        return z if cond is None else torch.cat([z, cond], dim=1)
+
+    def _step(self, scalars, codes, layout: BlockLayout, sampler: ConditionalSampler, cond_block) -> torch.Tensor:
+        cfg, gen = self.config, self._gen
+        G, D = self._generator, self._discriminator
+        n = cfg.batch_size
+        D.requires_grad_(True)
+        for _ in range(cfg.discriminator_steps):
+            drawn = sampler.sample_condition(n, gen)
+            cond, j, c = drawn if drawn else (None, None, None)
+            rows = sampler.sample_rows(j, c, n, gen)
+            real = layout.expand(scalars[rows], codes[rows])
+            with torch.no_grad():  # the critic's step needs no gradient through the generator
+                fake = layout.activate(G(self._noise(n, cond, gen)), gen)
+            if cond is not None:
+                real, fake = torch.cat([real, cond], 1), torch.cat([fake, cond], 1)
+            loss_d = D(fake).mean() - D(real).mean()
+            penalty = gradient_penalty(D, real, fake, gen)
+            self._opt_d.zero_grad(set_to_none=True)
+            (loss_d + penalty).backward()
+            self._opt_d.step()
+
+        D.requires_grad_(False)  # the generator's step needs gradients through D, not for it
+        drawn = sampler.sample_condition(n, gen)
+        cond, j, c = drawn if drawn else (None, None, None)
+        raw = G(self._noise(n, cond, gen))
+        fake = layout.activate(raw, gen)
+        if cond is not None:
+            fake = torch.cat([fake, cond], 1)
+            logits = layout.blocks(raw)[torch.arange(n, device=self.device), cond_block[j]]
+            cond_loss = torch.nn.functional.cross_entropy(logits, c)
+        else:
+            cond_loss = torch.zeros((), device=self.device)
+        loss_g = -D(fake).mean() + cond_loss
+        self._opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self._opt_g.step()
+        return torch.stack([loss_g.detach(), (loss_d + penalty).detach(), cond_loss.detach()])
+
+    def _restore_rng(self) -> None:
+        if self._resume_state is None:
+            return
+        torch.set_rng_state(self._resume_state["cpu"])
+        self._gen.set_state(self._resume_state["gen"])
+        if self.device.type == "cuda" and "cuda" in self._resume_state:
+            torch.cuda.set_rng_state(self._resume_state["cuda"], self.device)
+        self._resume_state = None
+
+    # ---- calibration -----------------------------------------------------------------------------
+    def _calibrate(self, codes: np.ndarray) -> None:
+        """Fit the decode-time corrections on an unconditional sample from the trained generator."""
+        t = self.transformer
+        for enc in t.continuous:
+            enc.calibration = None
+        self.biases = None
+        layout = self._layout()
+        gen = torch.Generator(self.device).manual_seed(self.config.seed + 1)
+        sampler = self._sampling_sampler()
+        rows = CALIBRATION_ROWS
+        with torch.inference_mode():
+            self._generator.eval()
+            drawn = sampler.sample_condition(rows, gen, true_frequency=True)
+            raw = self._generator(self._noise(rows, drawn[0] if drawn else None, gen))
+            logits = layout.blocks(raw)
+            probs_target = self._real_frequencies(codes, layout)
+            bias = torch.zeros(layout.n_blocks, layout.max_width, device=self.device)
+            for _ in range(4):  # fixed point: shift each block's logits until its mean matches reality
+                mean = torch.softmax(logits + bias, dim=2).mean(0)
+                bias = bias + torch.log(probs_target.clamp_min(1e-8)) - torch.log(mean.clamp_min(1e-8))
+                bias = bias.masked_fill(layout.pad, 0.0).clamp(-20, 20)
+            self.biases = [bias[b, :w].tolist() for b, w in enumerate(t.block_widths())]
+            scalars, block_codes = self._decode_raw(raw, layout, gen)
+        for b, (kind, i) in enumerate(t.blocks):
+            if kind != "continuous":
+                continue
+            enc = t.continuous[i]
+            k = len(enc.weights)
+            mode = block_codes[:, b]
+            valid = mode < k
+            if valid.sum() < 100:
+                continue
+            m = mode[valid]
+            z = np.clip(scalars[valid, i], -1, 1) * 4 * np.asarray(enc.stds)[m] + np.asarray(enc.means)[m]
+            grid = np.quantile(z, np.linspace(0, 1, len(enc.quantiles)))
+            enc.calibration = np.maximum.accumulate(grid).tolist()
+
+    def _real_frequencies(self, codes: np.ndarray, layout: BlockLayout) -> torch.Tensor:
+        out = torch.zeros(layout.n_blocks, layout.max_width, device=self.device)
+        for b, w in enumerate(self.transformer.block_widths()):
+            counts = np.bincount(codes[:, b], minlength=w)[:w]
+            out[b, :w] = torch.from_numpy(counts / counts.sum()).float()
+        return out
+
+    # ---- sampling --------------------------------------------------------------------------------
+    def sample(self, n: int, seed: int | None = None, conditions: dict | None = None) -> pd.DataFrame:
+        """`n` rows with the training table's columns and dtypes."""
+        chunks = list(self.sample_batches(n, chunk_rows=GEN_BATCH, seed=seed, conditions=conditions))
+        return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
+
+    def sample_batches(self, n: int, chunk_rows: int = 50_000, seed: int | None = None,
+                       conditions: dict | None = None) -> Iterator[pd.DataFrame]:
+        """`n` rows as DataFrames of `chunk_rows` rows (the last may be shorter), in bounded memory.
+        The rows depend on `seed` and `conditions` only, not on `chunk_rows`."""
+        self._check_fitted()
+        n = _check_count("n", n)
+        chunk_rows = _check_count("chunk_rows", chunk_rows)
+        if seed is None:
+            seed = int.from_bytes(os.urandom(4), "little")
+        plan = plan_conditions(conditions, self.schema, self.transformer)  # errors before any work
+        return _rechunk(self._row_stream(n, int(seed), plan), chunk_rows)
+
+    def _row_stream(self, n: int, seed: int, plan: Plan) -> Iterator[pd.DataFrame]:
+        layout = self._layout()
+        gen = torch.Generator(self.device).manual_seed(seed)
+        rng = np.random.default_rng(seed)
+        sampler = self._sampling_sampler()
+        bias = self._bias_tensor(layout)
+        cond_plan = self._cond_for_plan(plan, sampler)
+        produced = generated = 0
+        forcing = False
+        while produced < n:
+            with torch.inference_mode():
+                self._generator.eval()
+                if cond_plan is not None:
+                    cond = cond_plan.expand(GEN_BATCH, -1)
+                else:
+                    drawn = sampler.sample_condition(GEN_BATCH, gen, true_frequency=True)
+                    cond = drawn[0] if drawn else None
+                raw = self._generator(self._noise(GEN_BATCH, cond, gen))
+                scalars, codes = self._decode_raw(raw, layout, gen, bias)
+            generated += GEN_BATCH
+            keep = np.ones(GEN_BATCH, dtype=bool)
+            for block, code in plan.discrete:
+                if forcing:
+                    codes[:, block] = code
+                keep &= codes[:, block] == code
+            frame = self._frame(scalars[keep], codes[keep], rng, plan)
+            if plan.ranges:
+                mask = np.ones(len(frame), dtype=bool)
+                for name, low, high in plan.ranges:
+                    x = numeric_values(frame[name], self.schema[name])
+                    mask &= (x >= low) & (x <= high)
+                frame = frame[mask].reset_index(drop=True)
+            frame = self._with_ids(frame.iloc[: n - produced], start=produced, total=n, seed=seed)
+            produced += len(frame)
+            if len(frame):
+                yield frame
+            if produced < n:
+                forcing = forcing or self._check_progress(plan, produced, generated, n)
+
+    def _check_progress(self, plan: Plan, produced: int, generated: int, n: int) -> bool:
+        """Whether to force categorical conditions from now on; raise when a range cannot be met."""
+        budget = max(50 * n, 200_000)
+        if generated < budget:
+            return False
+        if plan.ranges:
+            rate = produced / generated
+            if rate == 0 or (n - produced) / rate > 20 * budget:
+                names = ", ".join(name for name, _, _ in plan.ranges)
+                raise SynthError(f"the model almost never generates rows meeting the range condition on {names} "
+                                 f"together with the other conditions ({produced} of {generated} rows); widen it")
+        return True  # categorical conditions that the generator rarely meets are set directly
+
+    def _sampling_sampler(self) -> ConditionalSampler:
+        """Conditional vectors for sampling: true category frequencies from the fitted transformer."""
+        t = self.transformer
+        widths = t.block_widths()
+        cond_blocks = t.discrete_blocks()
+        sampler = ConditionalSampler(np.zeros((1, len(widths)), dtype=np.int32), widths, cond_blocks,
+                                     False, self.device)
+        if cond_blocks:
+            freqs = np.concatenate([t.discrete[t.blocks[b][1]].frequencies for b in cond_blocks])
+            sampler.true_logits = sampler._block_matrix(np.asarray(freqs, dtype=np.float64))
+        return sampler
+
+    def _cond_for_plan(self, plan: Plan, sampler: ConditionalSampler) -> torch.Tensor | None:
+        """One conditional vector for every row: the rarest categorical condition, which the generator
+        was trained to honour; the other conditions are met by rejection."""
+        if not plan.discrete:
+            return None
+        cond_blocks = self.transformer.discrete_blocks()
+
+        def frequency(item):
+            block, code = item
+            return self.transformer.discrete[self.transformer.blocks[block][1]].frequencies[code]
+
+        block, code = min(plan.discrete, key=frequency)
+        j = torch.tensor([cond_blocks.index(block)], device=self.device)
+        return sampler.one_hot(j, torch.tensor([code], device=self.device))
+
+    def _bias_tensor(self, layout: BlockLayout) -> torch.Tensor:
+        bias = torch.zeros(layout.n_blocks, layout.max_width, device=self.device)
+        for b, values in enumerate(self.biases or []):
+            bias[b, : len(values)] = torch.tensor(values, device=self.device)
+        return bias
+
+    def _decode_raw(self, raw: torch.Tensor, layout: BlockLayout, gen: torch.Generator,
+                    bias: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Raw generator output to (scalars, codes): tanh, and one category drawn per block."""
+        logits = layout.blocks(raw)
+        if bias is not None:
+            logits = logits + bias
+        u = torch.rand(logits.shape, generator=gen, device=raw.device).clamp_(1e-10, 1 - 1e-7)
+        codes = (logits - torch.log(-torch.log(u))).argmax(2)
+        scalars = torch.tanh(raw[:, : layout.n_scalars])
+        return scalars.cpu().numpy(), codes.to(torch.int32).cpu().numpy()
+
+    def _frame(self, scalars: np.ndarray, codes: np.ndarray, rng: np.random.Generator,
+               plan: Plan) -> pd.DataFrame:
+        """Decoded rows with every column but the IDs, which depend on the row's final position."""
+        decoded = self.transformer.inverse(scalars, codes, rng)
+        n = len(scalars)
+        columns = {}
+        for spec in self.schema.columns:
+            if spec.kind == "id":
+                continue
+            if spec.kind == "constant":
+                values = np.full(n, spec.extra.get("value"), dtype=object)
+                if spec.null_rate:
+                    values[rng.random(n) < spec.null_rate] = None
+                columns[spec.name] = category_column(spec, values)
+            elif spec.numeric and not spec.discrete:
+                columns[spec.name] = numeric_column(spec, decoded[spec.name])
+            else:
+                values = decoded[spec.name]
+                if spec.name in plan.forced:
+                    values = np.full(n, plan.forced[spec.name], dtype=object)
+                columns[spec.name] = category_column(spec, values)
+        return pd.DataFrame(columns, index=pd.RangeIndex(n))
+
+    def _with_ids(self, frame: pd.DataFrame, start: int, total: int, seed: int) -> pd.DataFrame:
+        if not self.ids:
+            return frame
+        frame = frame.reset_index(drop=True)
+        for spec in self.ids:
+            values = generate_ids(spec, start, len(frame), total, seed)
+            frame[spec.name] = pd.Series(values, dtype=self.schema[spec.name].dtype if values.dtype != object
+                                         else None)
+        return frame[self.schema.names]
+
+    # ---- persistence -----------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Write path/model.safetensors (generator weights) and path/model.json (everything else)."""
+        self._check_fitted()
+        artifact.save_model(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str = "auto") -> Synthesizer:
+        return artifact.load_model(cls, path, device)
+
+    def save_checkpoint(self, path: str | os.PathLike) -> None:
+        """The full training state: both networks, both optimisers, epoch, RNG states, transformer."""
+        if self.transformer is None:
+            raise SynthError("nothing to checkpoint: fit() has not started")
+        artifact.save_checkpoint(self, path)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, device: str = "auto") -> Synthesizer:
+        return artifact.load_checkpoint(cls, path, device)
+
+    # ---- helpers ---------------------------------------------------------------------------------
+    @property
+    def is_fitted(self) -> bool:
+        return self._generator is not None and self.epochs_done > 0
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise SynthError("the model is not trained yet: call fit() first")
+
+    def config_dict(self) -> dict:
+        data = asdict(self.config)
+        data["generator_dim"] = list(data["generator_dim"])
+        data["discriminator_dim"] = list(data["discriminator_dim"])
+        return data
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as exc:
+        raise SynthError(f"unknown device {device!r}: use 'auto', 'cpu' or 'cuda'") from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise SynthError("device 'cuda' was asked for, but this machine has no usable GPU")
+    return resolved
+
+
+def _check_count(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise SynthError(f"{name} must be a whole number, got {value!r}")
+    if value < 1:
+        raise SynthError(f"{name} must be at least 1, got {value}")
+    return int(value)
+
+
+def _rechunk(frames: Iterator[pd.DataFrame], size: int) -> Iterator[pd.DataFrame]:
+    pending: list[pd.DataFrame] = []
+    held = 0
+    for frame in frames:
+        pending.append(frame)
+        held += len(frame)
+        while held >= size:
+            merged = pd.concat(pending, ignore_index=True) if len(pending) > 1 else pending[0]
+            yield merged.iloc[:size].reset_index(drop=True)
+            rest = merged.iloc[size:]
+            pending, held = ([rest] if len(rest) else []), len(rest)
+    if held:
+        yield pd.concat(pending, ignore_index=True) if len(pending) > 1 else pending[0].reset_index(drop=True)
+
+
+def _json_scalar(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, pd.Timestamp):
+        return str(v)
+    return v
+
+
+__all__ = ["Config", "EpochInfo", "Synthesizer"]

@@ -1,0 +1,266 @@
+"""Reversible data transformer: a DataFrame to the compact arrays the GAN trains on, and back.
+
+Every modelled column becomes one one-hot *block*; continuous columns also get one scalar:
+- continuous, integer and datetime columns: mode-specific normalisation. A variational Gaussian mixture
+  (synth.gmm) picks a mode per value; the block is the mode (plus a "null" mode when the column has
+  nulls) and the scalar is the value's position inside that mode, (x - mean_k) / (4 std_k).
+- categorical, boolean and numeric columns with few distinct values: the block is the category (plus a
+  null category). Categories beyond `max_categories` share one "other" slot and are drawn back by their
+  frequency, so a block's width, and so memory, stays bounded however many categories a column has.
+Rows are stored compactly (a code per block, a float per scalar) and expanded to one-hot per batch.
+The generator's output vector is laid out as [scalars | block 0 | block 1 | ...].
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from synth.gmm import Mixture, fit_mixture
+from synth.schema import ColumnSpec, Schema, to_seconds
+
+QUANTILES = 257  # points of each continuous column's real quantile function kept for calibration
+
+
+@dataclass
+class ContinuousEncoder:
+    name: str
+    mean: float
+    std: float
+    weights: list[float]
+    means: list[float]
+    stds: list[float]
+    nullable: bool
+    quantiles: list[float]  # the real column's quantile function, standardised
+    calibration: list[float] | None = None  # the generator's quantile function, set after training
+
+    @property
+    def width(self) -> int:
+        return len(self.weights) + int(self.nullable)
+
+    @property
+    def mixture(self) -> Mixture:
+        return Mixture(np.array(self.weights), np.array(self.means), np.array(self.stds))
+
+
+@dataclass
+class DiscreteEncoder:
+    name: str
+    categories: list  # JSON values; None stands for null and, when present, comes last
+    frequencies: list[float]  # real frequency of each slot (the "other" slot included)
+    rare: list = field(default_factory=list)  # categories folded into the "other" slot
+    rare_frequencies: list[float] = field(default_factory=list)
+
+    @property
+    def width(self) -> int:
+        return len(self.categories) + int(bool(self.rare))
+
+
+class DataTransformer:
+    def __init__(self, schema: Schema, max_modes: int = 10, max_categories: int = 100,
+                 gmm_sample: int = 10_000, seed: int = 0):
+        self.schema = schema
+        self.max_modes = max_modes
+        self.max_categories = max_categories
+        self.gmm_sample = gmm_sample
+        self.seed = seed
+        self.continuous: list[ContinuousEncoder] = []
+        self.discrete: list[DiscreteEncoder] = []
+        self.blocks: list[tuple[str, int]] = []  # (kind "continuous"|"discrete", index in its list)
+
+    # ---- fitting ---------------------------------------------------------------------------------
+    def fit(self, df: pd.DataFrame) -> DataTransformer:
+        rng = np.random.default_rng(self.seed)
+        self.continuous, self.discrete, self.blocks = [], [], []
+        for spec in self.schema.columns:
+            if spec.kind in ("constant", "id"):
+                continue
+            if spec.numeric and not spec.discrete:
+                self.blocks.append(("continuous", len(self.continuous)))
+                self.continuous.append(self._fit_continuous(spec, df[spec.name], rng))
+            else:
+                self.blocks.append(("discrete", len(self.discrete)))
+                self.discrete.append(self._fit_discrete(spec, df[spec.name]))
+        return self
+
+    def _fit_continuous(self, spec: ColumnSpec, series: pd.Series, rng) -> ContinuousEncoder:
+        x = numeric_values(series, spec)
+        x = x[~np.isnan(x)]
+        mean, std = float(x.mean()), float(x.std()) or 1.0
+        z = (x - mean) / std
+        sample = z if len(z) <= self.gmm_sample else rng.choice(z, self.gmm_sample, replace=False)
+        mix = fit_mixture(sample, max_modes=self.max_modes)
+        return ContinuousEncoder(
+            name=spec.name, mean=mean, std=std, weights=mix.weights.tolist(), means=mix.means.tolist(),
+            stds=mix.stds.tolist(), nullable=bool(series.isna().any()),
+            quantiles=np.quantile(z, np.linspace(0, 1, QUANTILES)).tolist())
+
+    def _fit_discrete(self, spec: ColumnSpec, series: pd.Series) -> DiscreteEncoder:
+        counts = series.value_counts(dropna=True)
+        n = len(series)
+        kept, rare = counts.iloc[: self.max_categories], counts.iloc[self.max_categories:]
+        categories = [json_value(v) for v in kept.index]
+        freqs = (kept.to_numpy() / n).tolist()
+        nulls = int(series.isna().sum())
+        if nulls:
+            categories.append(None)
+            freqs.append(nulls / n)
+        enc = DiscreteEncoder(name=spec.name, categories=categories, frequencies=freqs)
+        if len(rare):
+            enc.rare = [json_value(v) for v in rare.index]
+            enc.rare_frequencies = (rare.to_numpy() / rare.sum()).tolist()
+            enc.frequencies.append(float(rare.sum() / n))
+        return enc
+
+    # ---- layout ----------------------------------------------------------------------------------
+    @property
+    def n_scalars(self) -> int:
+        return len(self.continuous)
+
+    def block_widths(self) -> list[int]:
+        return [self._encoder(b).width for b in range(len(self.blocks))]
+
+    def block_offsets(self) -> list[int]:
+        offsets, pos = [], self.n_scalars
+        for w in self.block_widths():
+            offsets.append(pos)
+            pos += w
+        return offsets
+
+    @property
+    def output_dim(self) -> int:
+        return self.n_scalars + sum(self.block_widths())
+
+    def discrete_blocks(self) -> list[int]:
+        """Blocks that the conditional vector covers: the categorical ones, as in CTGAN."""
+        return [b for b, (kind, _) in enumerate(self.blocks) if kind == "discrete"]
+
+    def block_of(self, name: str) -> int | None:
+        for b in range(len(self.blocks)):
+            if self._encoder(b).name == name:
+                return b
+        return None
+
+    def _encoder(self, b: int) -> ContinuousEncoder | DiscreteEncoder:
+        kind, i = self.blocks[b]
+        return self.continuous[i] if kind == "continuous" else self.discrete[i]
+
+    # ---- forward ---------------------------------------------------------------------------------
+    def transform(self, df: pd.DataFrame, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(scalars float32 (n, n_scalars), codes int32 (n, n_blocks)). Modes are drawn from their
+        posterior, so the result depends on `seed` (the transformer's own seed when None)."""
+        rng = np.random.default_rng(self.seed if seed is None else seed)
+        n = len(df)
+        scalars = np.zeros((n, self.n_scalars), dtype=np.float32)
+        codes = np.zeros((n, len(self.blocks)), dtype=np.int32)
+        for b, (kind, i) in enumerate(self.blocks):
+            if kind == "continuous":
+                enc = self.continuous[i]
+                spec = self.schema[enc.name]
+                scalars[:, i], codes[:, b] = encode_continuous(enc, numeric_values(df[enc.name], spec), rng)
+            else:
+                codes[:, b] = encode_discrete(self.discrete[i], df[self.discrete[i].name])
+        return scalars, codes
+
+    # ---- inverse ---------------------------------------------------------------------------------
+    def inverse(self, scalars: np.ndarray, codes: np.ndarray, rng: np.random.Generator) -> dict[str, object]:
+        """Decoded columns (numpy arrays, datetimes as seconds) for every modelled column."""
+        out: dict[str, object] = {}
+        for b, (kind, i) in enumerate(self.blocks):
+            if kind == "continuous":
+                enc = self.continuous[i]
+                out[enc.name] = decode_continuous(enc, scalars[:, i], codes[:, b])
+            else:
+                enc = self.discrete[i]
+                out[enc.name] = decode_discrete(enc, codes[:, b], rng)
+        return out
+
+    # ---- persistence -----------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {
+            "max_modes": self.max_modes, "max_categories": self.max_categories,
+            "gmm_sample": self.gmm_sample, "seed": self.seed,
+            "continuous": [asdict(e) for e in self.continuous],
+            "discrete": [asdict(e) for e in self.discrete],
+            "blocks": [list(b) for b in self.blocks],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict, schema: Schema) -> DataTransformer:
+        t = cls(schema, data["max_modes"], data["max_categories"], data["gmm_sample"], data["seed"])
+        t.continuous = [ContinuousEncoder(**e) for e in data["continuous"]]
+        t.discrete = [DiscreteEncoder(**e) for e in data["discrete"]]
+        t.blocks = [(k, i) for k, i in data["blocks"]]
+        return t
+
+
+def numeric_values(series: pd.Series, spec: ColumnSpec) -> np.ndarray:
+    """A numeric or datetime column as float64 with NaN for nulls."""
+    if spec.kind == "datetime":
+        return to_seconds(series, spec.datetime_format)
+    return pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def encode_continuous(enc: ContinuousEncoder, x: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:
+    z = (x - enc.mean) / enc.std
+    null = np.isnan(z)
+    k = len(enc.weights)
+    mix = enc.mixture
+    zf = np.where(null, 0.0, z)
+    logp = mix.log_density(zf)
+    logp -= logp.max(1, keepdims=True)
+    p = np.exp(logp)
+    p /= p.sum(1, keepdims=True)
+    # Draw each value's mode from its posterior (vectorised inverse-CDF draw).
+    u = rng.random(len(z))[:, None]
+    mode = np.minimum((p.cumsum(1) < u).sum(1), k - 1)
+    alpha = (zf - mix.means[mode]) / (4 * mix.stds[mode])
+    alpha = np.clip(alpha, -0.99, 0.99)
+    alpha[null] = 0.0
+    mode[null] = k  # the null mode
+    return alpha.astype(np.float32), mode.astype(np.int32)
+
+
+def decode_continuous(enc: ContinuousEncoder, alpha: np.ndarray, mode: np.ndarray) -> np.ndarray:
+    k = len(enc.weights)
+    null = mode >= k
+    m = np.minimum(mode, k - 1)
+    z = np.clip(alpha, -1, 1) * 4 * np.asarray(enc.stds)[m] + np.asarray(enc.means)[m]
+    if enc.calibration is not None:
+        # Monotone map from the generator's marginal onto the real one (rank order is kept).
+        z = np.interp(z, enc.calibration, enc.quantiles)
+    x = z * enc.std + enc.mean
+    x[null] = np.nan
+    return x
+
+
+def encode_discrete(enc: DiscreteEncoder, series: pd.Series) -> np.ndarray:
+    values = [c for c in enc.categories if c is not None]
+    codes = pd.Categorical(series.map(json_value) if series.dtype == object else series,
+                           categories=values).codes.astype(np.int32)
+    known = len(enc.categories)
+    if enc.categories and enc.categories[-1] is None:
+        codes[series.isna().to_numpy()] = known - 1
+    codes[codes < 0] = known  # a rare category: the "other" slot
+    return codes
+
+
+def decode_discrete(enc: DiscreteEncoder, codes: np.ndarray, rng) -> np.ndarray:
+    table = np.empty(len(enc.categories) + 1, dtype=object)
+    table[: len(enc.categories)] = enc.categories
+    values = table[codes]
+    other = codes == len(enc.categories)
+    if other.any():
+        rare = np.empty(len(enc.rare), dtype=object)
+        rare[:] = enc.rare
+        values[other] = rare[rng.choice(len(rare), int(other.sum()), p=enc.rare_frequencies)]
+    return values
+
+
+def json_value(v):
+    """A category as a JSON-safe python value (numpy scalars unwrapped)."""
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
