@@ -1,0 +1,1 @@
+"""synthd's HTTP service: settings, database, queue, blob store, auth and the routers."""

@@ -1,0 +1,164 @@
+"""POST /v1/datasets (upload, optionally train at once), GET /v1/datasets[/{id}]."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from app.api.deps import CurrentTenant, SessionDep
+from app.api.routes.jobs import new_job
+from app.core.errors import ERROR_RESPONSES, APIError, not_found
+from app.ingest import parse_csv, receive_upload
+from app.models import Dataset, Job, new_id
+from app.schemas import DatasetOut, JobParams
+from app.storage import BlobStore
+
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary",
+                                            "description": "The CSV (any delimiter of , ; tab |; UTF-8 or Latin-1)."}},
+                }
+            },
+            "text/csv": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+def dataset_out(dataset: Dataset, job_id: str | None = None) -> DatasetOut:
+    columns = dataset.schema["columns"]
+    return DatasetOut(
+        id=dataset.id, name=dataset.name, rows=dataset.rows, n_columns=dataset.n_columns,
+        size_bytes=dataset.size_bytes, encoding=dataset.encoding, delimiter=dataset.delimiter,
+        column_kinds={c["name"]: c["kind"] for c in columns}, columns=columns, created_at=dataset.created_at,
+        job_id=job_id,
+    )
+
+
+def parse_kinds(text: str | None) -> dict[str, str]:
+    if not text:
+        return {}
+    kinds = {}
+    for item in text.split(","):
+        name, sep, kind = item.rpartition(":")
+        if not sep or not name.strip() or not kind.strip():
+            raise APIError(422, "invalid_request", f"kinds: {item!r} is not COLUMN:KIND (e.g. kinds=zip:categorical)")
+        kinds[name.strip()] = kind.strip()
+    return kinds
+
+
+@router.post(
+    "", status_code=201, response_model=DatasetOut, openapi_extra=UPLOAD_BODY,
+    responses={**ERROR_RESPONSES, 413: {"description": "The upload is over SYNTHD_MAX_UPLOAD_BYTES"}},
+    summary="Upload a CSV",
+)
+async def upload_dataset(
+    request: Request,
+    tenant: CurrentTenant,
+    train: Annotated[bool, Query(description="Queue a training job at once (its id is in `job_id`).")] = False,
+    name: Annotated[str | None, Query(max_length=300, description="A name; default: the file's name.")] = None,
+    kinds: Annotated[str | None, Query(
+        max_length=10_000, description="Override inferred column kinds: `col:kind,col:kind`, kinds being "
+        "continuous, integer, categorical, boolean, datetime, constant or id.")] = None,
+    epochs: Annotated[int | None, Query(ge=1, le=100_000, description="With train=true: epochs.")] = None,
+    batch_size: Annotated[int | None, Query(ge=10, le=100_000,
+                                            description="With train=true: rows per step (a multiple of 10).")] = None,
+    max_seconds: Annotated[float | None, Query(gt=0, le=7 * 86400,
+                                               description="With train=true: training time budget.")] = None,
+    seed: Annotated[int | None, Query(ge=0, le=2**32 - 1, description="With train=true: seed.")] = None,
+) -> DatasetOut:
+    """Stream a CSV to the server, parse it once (delimiter and encoding detected), infer each column's kind and
+    store it as Parquet. Send it as the multipart field `file` (`curl -F file=@data.csv`) or as a raw
+    `text/csv` body. Nothing is stored when the upload is refused."""
+    settings = request.app.state.settings
+    overrides = parse_kinds(kinds)
+    job_params = None
+    if train:
+        given = {"epochs": epochs, "batch_size": batch_size, "max_seconds": max_seconds, "seed": seed}
+        try:
+            job_params = JobParams(**{k: v for k, v in given.items() if v is not None})
+        except ValidationError as exc:
+            raise APIError(422, "invalid_request", "; ".join(e["msg"] for e in exc.errors())) from None
+    tmp_root = Path(settings.data_dir) / "tmp"
+    tmp_root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="upload-", dir=tmp_root))
+    try:
+        upload = await receive_upload(request, tmp / "upload.csv", settings.max_upload_bytes)
+        return await run_in_threadpool(
+            _store, request.app.state, tenant.id, tmp, name or upload.filename, upload.size, overrides, job_params
+        )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _store(state, tenant_id: str, tmp: Path, name: str, size: int, overrides: dict,  # noqa: ANN001
+           job_params: JobParams | None) -> DatasetOut:
+    from synth import infer_schema
+
+    parsed = parse_csv(tmp / "upload.csv")
+    schema = infer_schema(parsed.frame, overrides=overrides)
+    parquet = tmp / "data.parquet"
+    parsed.frame.to_parquet(parquet, index=False)
+    blobs: BlobStore = state.blobs
+    dataset_id = new_id()
+    key = f"datasets/{dataset_id}.parquet"
+    blobs.put_file(parquet, key)
+    try:
+        with state.sessions() as session:
+            dataset = Dataset(
+                id=dataset_id, tenant_id=tenant_id, name=name[:300], blob_key=key, rows=len(parsed.frame),
+                n_columns=parsed.frame.shape[1], size_bytes=size, encoding=parsed.encoding,
+                delimiter=parsed.delimiter, column_kinds=overrides, schema=schema.to_dict(),
+            )
+            session.add(dataset)
+            job = new_job(dataset, job_params) if job_params is not None else None
+            if job is not None:
+                session.add(job)
+            session.commit()
+            return dataset_out(dataset, job.id if job else None)
+    except BaseException:
+        blobs.delete(key)
+        raise
+
+
+@router.get("", response_model=list[DatasetOut], summary="List datasets")
+def list_datasets(
+    tenant: CurrentTenant, session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Most datasets returned, newest first.")] = 100,
+) -> list[DatasetOut]:
+    rows = session.scalars(
+        select(Dataset).where(Dataset.tenant_id == tenant.id).order_by(Dataset.created_at.desc()).limit(limit)
+    )
+    return [dataset_out(d) for d in rows]
+
+
+@router.get("/{dataset_id}", response_model=DatasetOut, responses=ERROR_RESPONSES, summary="A dataset")
+def get_dataset(dataset_id: str, tenant: CurrentTenant, session: SessionDep) -> DatasetOut:
+    """Metadata and the inferred schema of one dataset."""
+    dataset = find_dataset(session, tenant.id, dataset_id)
+    latest = session.scalar(
+        select(Job.id).where(Job.dataset_id == dataset.id).order_by(Job.created_at.desc()).limit(1)
+    )
+    return dataset_out(dataset, latest)
+
+
+def find_dataset(session, tenant_id: str, dataset_id: str) -> Dataset:  # noqa: ANN001
+    dataset = session.scalar(select(Dataset).where(Dataset.id == dataset_id, Dataset.tenant_id == tenant_id))
+    if dataset is None:
+        raise not_found("dataset", dataset_id)
+    return dataset

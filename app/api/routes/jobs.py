@@ -1,0 +1,99 @@
+"""POST /v1/jobs, GET /v1/jobs[/{id}], POST /v1/jobs/{id}/cancel."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import queue
+from app.api.deps import CurrentTenant, SessionDep, SettingsDep
+from app.core.errors import ERROR_RESPONSES, APIError, not_found
+from app.models import Dataset, Job, Model
+from app.schemas import JobCreate, JobOut, JobParams
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+
+def new_job(dataset: Dataset, params: JobParams) -> Job:
+    kinds = {**(dataset.column_kinds or {}), **(params.column_kinds or {})}
+    columns = {c["name"] for c in dataset.schema["columns"]}
+    unknown = sorted(set(kinds) - columns)
+    if unknown:
+        raise APIError(422, "invalid_request", f"column_kinds names unknown column(s) {unknown}; "
+                       f"the dataset's columns are {sorted(columns)}")
+    stored = params.model_dump()
+    stored["column_kinds"] = kinds or None
+    return Job(tenant_id=dataset.tenant_id, dataset_id=dataset.id, params=stored, epochs=params.epochs,
+               status="queued", epoch=0, attempts=0)
+
+
+def job_out(job: Job, model_id: str | None) -> JobOut:
+    return JobOut(
+        id=job.id, dataset_id=job.dataset_id, status=job.status, epoch=job.epoch, epochs=job.epochs,
+        progress=round(min(1.0, job.epoch / job.epochs), 4) if job.epochs else 0.0, losses=job.losses,
+        eta_seconds=job.eta_seconds if job.status in ("queued", "running") else None, error=job.error,
+        attempts=job.attempts, resumed_from_epoch=job.resumed_from_epoch, device=job.device, model_id=model_id,
+        params=job.params, created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
+        updated_at=job.updated_at,
+    )
+
+
+def _model_id(session: Session, job_id: str) -> str | None:
+    return session.scalar(select(Model.id).where(Model.job_id == job_id))
+
+
+def find_job(session: Session, tenant_id: str, job_id: str) -> Job:
+    job = session.scalar(select(Job).where(Job.id == job_id, Job.tenant_id == tenant_id))
+    if job is None:
+        raise not_found("job", job_id)
+    return job
+
+
+@router.post("", status_code=202, response_model=JobOut, responses=ERROR_RESPONSES, summary="Queue training")
+def create_job(body: JobCreate, tenant: CurrentTenant, session: SessionDep, settings: SettingsDep) -> JobOut:
+    """Queue a training job on one of your datasets; a worker picks it up. Poll GET /v1/jobs/{id}."""
+    if body.params.epochs > settings.max_epochs:
+        raise APIError(422, "invalid_request", f"params.epochs: at most {settings.max_epochs} (SYNTHD_MAX_EPOCHS)")
+    dataset = session.scalar(select(Dataset).where(Dataset.id == body.dataset_id, Dataset.tenant_id == tenant.id))
+    if dataset is None:
+        raise not_found("dataset", body.dataset_id)
+    job = new_job(dataset, body.params)
+    session.add(job)
+    session.commit()
+    return job_out(job, None)
+
+
+@router.get("", response_model=list[JobOut], summary="List jobs")
+def list_jobs(
+    tenant: CurrentTenant, session: SessionDep,
+    status: Annotated[Literal["queued", "running", "succeeded", "failed", "cancelled"] | None,
+                      Query(description="Only jobs in this state.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Most jobs returned, newest first.")] = 100,
+) -> list[JobOut]:
+    stmt = select(Job, Model.id).outerjoin(Model, Model.job_id == Job.id).where(Job.tenant_id == tenant.id)
+    if status:
+        stmt = stmt.where(Job.status == status)
+    rows = session.execute(stmt.order_by(Job.created_at.desc()).limit(limit)).all()
+    return [job_out(job, model_id) for job, model_id in rows]
+
+
+@router.get("/{job_id}", response_model=JobOut, responses=ERROR_RESPONSES, summary="A job's progress")
+def get_job(job_id: str, tenant: CurrentTenant, session: SessionDep) -> JobOut:
+    """Status, epoch of epochs, the last epoch's losses, an ETA, the error if it failed, the model once done."""
+    job = find_job(session, tenant.id, job_id)
+    return job_out(job, _model_id(session, job.id))
+
+
+@router.post("/{job_id}/cancel", response_model=JobOut,
+             responses={**ERROR_RESPONSES, 409: {"description": "The job already finished"}}, summary="Cancel")
+def cancel_job(job_id: str, tenant: CurrentTenant, session: SessionDep) -> JobOut:
+    """Cancel a queued job, or stop a running one (its worker stops within an epoch and keeps no model)."""
+    job = find_job(session, tenant.id, job_id)
+    if not queue.cancel(session, job.id):
+        session.refresh(job)
+        raise APIError(409, "already_finished", f"job {job.id} already {job.status}; nothing to cancel")
+    session.refresh(job)
+    return job_out(job, None)

@@ -1,0 +1,72 @@
+"""GET /v1/models[/{id}], GET /v1/models/{id}/sample."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy import select
+
+from app.api.deps import CacheDep, CurrentTenant, MetricsDep, SessionDep, SettingsDep
+from app.api.sampler import SAMPLE_DESCRIPTION, SAMPLE_RESPONSES, stream_sample
+from app.core.errors import ERROR_RESPONSES, not_found
+from app.models import Model
+from app.sampling import json_safe
+from app.schemas import ModelOut
+
+router = APIRouter(prefix="/v1/models", tags=["models"])
+
+
+def model_out(model: Model) -> ModelOut:
+    columns = model.schema["columns"]
+    return ModelOut(
+        id=model.id, job_id=model.job_id, dataset_id=model.dataset_id, columns=columns,
+        column_kinds={c["name"]: c["kind"] for c in columns}, params=model.params, train_rows=model.train_rows,
+        holdout_rows=model.holdout_rows, epochs_trained=model.epochs_trained, train_seconds=model.train_seconds,
+        report=json_safe(model.report), created_at=model.created_at,
+    )
+
+
+def find_model(session, tenant_id: str, model_id: str) -> Model:  # noqa: ANN001
+    model = session.scalar(select(Model).where(Model.id == model_id, Model.tenant_id == tenant_id))
+    if model is None:
+        raise not_found("model", model_id)
+    return model
+
+
+@router.get("", response_model=list[ModelOut], summary="List models")
+def list_models(
+    tenant: CurrentTenant, session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Most models returned, newest first.")] = 100,
+) -> list[ModelOut]:
+    rows = session.scalars(
+        select(Model).where(Model.tenant_id == tenant.id).order_by(Model.created_at.desc()).limit(limit)
+    )
+    return [model_out(m) for m in rows]
+
+
+@router.get("/{model_id}", response_model=ModelOut, responses=ERROR_RESPONSES, summary="A model and its report")
+def get_model(model_id: str, tenant: CurrentTenant, session: SessionDep) -> ModelOut:
+    """Model metadata, the schema it was trained on, and its quality and privacy report on the holdout."""
+    return model_out(find_model(session, tenant.id, model_id))
+
+
+@router.get("/{model_id}/sample", response_class=StreamingResponse, responses=SAMPLE_RESPONSES,
+            summary="Synthetic rows from a model", description=SAMPLE_DESCRIPTION)
+def sample_model(
+    model_id: str,
+    request: Request,
+    tenant: CurrentTenant,
+    session: SessionDep,
+    settings: SettingsDep,
+    cache: CacheDep,
+    metrics: MetricsDep,
+    n: Annotated[int, Query(ge=1, description="Rows to generate (at most SYNTHD_MAX_SAMPLE_ROWS).")] = 1000,
+    seed: Annotated[int | None, Query(ge=0, le=2**32 - 1, description="Same seed, same rows.")] = None,
+    fmt: Annotated[Literal["csv", "jsonl", "parquet"], Query(alias="format", description="csv, jsonl or parquet.")]
+    = "csv",
+) -> StreamingResponse:
+    model = find_model(session, tenant.id, model_id)
+    session.close()
+    return stream_sample(request, model, n, seed, fmt, settings, cache, metrics)

@@ -1,0 +1,55 @@
+"""The shared body of the two sample routes: check n and the conditions, load the model, stream the rows."""
+
+from __future__ import annotations
+
+import itertools
+
+from fastapi import Request
+from fastapi.responses import StreamingResponse
+
+from app.core.config import Settings
+from app.core.errors import APIError
+from app.metrics import Metrics
+from app.model_cache import ModelCache
+from app.models import Model
+from app.sampling import FORMATS, encode, parse_conditions
+
+SAMPLE_DESCRIPTION = """Generate `n` synthetic rows, streamed in chunks (CSV with a header, JSON lines, or Parquet).
+
+**Conditions**: every other query parameter names a column and fixes it in every row:
+
+* `sex=Female`: a categorical or boolean column takes exactly this value;
+* `age=30..40`: a numeric (or datetime) column lies in [30, 40]; `age=30..` and `age=..40` are open ranges;
+* `age=37`: a numeric column equals 37.
+
+Several conditions combine (`sex=Female&age=30..40`). A parameter that is neither `n`, `seed`, `format`,
+`model_id` nor a column is a 422 `unknown_parameter`; a value the column never takes is a 422 `invalid_data`.
+"""
+
+SAMPLE_RESPONSES = {
+    200: {"description": "Synthetic rows", "content": {
+        "text/csv": {}, "application/x-ndjson": {}, "application/vnd.apache.parquet": {}}},
+    401: {"description": "Missing or unknown API key"},
+    404: {"description": "No such model for this tenant"},
+    409: {"description": "No trained model yet (training has not finished)"},
+    422: {"description": "Bad n, seed, format or condition: `{\"error\": {\"code\", \"message\"}}`"},
+}
+
+
+def stream_sample(request: Request, model: Model, n: int, seed: int | None, fmt: str, settings: Settings,
+                  cache: ModelCache, metrics: Metrics) -> StreamingResponse:
+    if n > settings.max_sample_rows:
+        raise APIError(422, "invalid_request", f"n: at most {settings.max_sample_rows} rows per request "
+                       "(SYNTHD_MAX_SAMPLE_ROWS); ask several times with different seeds for more")
+    conditions = parse_conditions(list(request.query_params.multi_items()), model.schema)
+    synthesizer = cache.get(model.id, model.blob_key)
+    chunks = synthesizer.sample_batches(n, chunk_rows=settings.sample_chunk_rows, seed=seed,
+                                        conditions=conditions or None)
+    first = next(chunks)  # engine errors (a value the column never takes) surface here, before any byte is sent
+    media_type, ext = FORMATS[fmt]
+    counter = metrics.rows_served.labels(format=fmt)
+    body = encode(itertools.chain([first], chunks), fmt, on_rows=counter.inc)
+    return StreamingResponse(body, media_type=media_type, headers={
+        "Content-Disposition": f'attachment; filename="synthetic-{model.id[:8]}.{ext}"',
+        "X-Synthd-Model-Id": model.id,
+    })

@@ -1,0 +1,77 @@
+"""Every setting synthd reads, in one place: environment variables prefixed SYNTHD_ (DATABASE_URL has none)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SYNTHD_", extra="ignore")
+
+    # --- state -----------------------------------------------------------------------------------------
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "SYNTHD_DATABASE_URL"),
+        description="SQLAlchemy/libpq URL of Postgres; unset: an embedded SQLite file in data_dir.",
+    )
+    data_dir: Path = Field(Path(".synthd"), description="Local state: the SQLite file, local blobs, caches.")
+    blob_url: str | None = Field(
+        None,
+        description="Blob store root: a local folder or an fsspec URL such as s3://bucket/prefix "
+        "(unset: <data_dir>/blobs).",
+    )
+    blob_options: dict = Field(
+        default_factory=dict,
+        description='JSON of fsspec storage options, e.g. {"endpoint_url": "http://minio:9000", "key": ...}.',
+    )
+    auto_migrate: bool = Field(False, description="Apply Alembic migrations when the API or worker starts.")
+
+    # --- API -------------------------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_upload_bytes: int = Field(100 * 1024 * 1024, description="Largest CSV upload; refused while streaming.")
+    max_sample_rows: int = Field(10_000_000, description="Largest n on the sample routes.")
+    sample_chunk_rows: int = Field(50_000, description="Rows generated and sent per chunk when sampling.")
+    model_cache_size: int = Field(4, description="Trained models kept loaded in the API process (LRU).")
+    api_torch_threads: int = Field(0, description="torch threads in the API process; 0: min(4, cores).")
+
+    # --- worker ----------------------------------------------------------------------------------------
+    device: str = Field("auto", description="Training device: auto (CUDA when present), cpu, cuda, cuda:1.")
+    worker_torch_threads: int = Field(0, description="torch CPU threads per worker; 0: all cores.")
+    lease_seconds: float = Field(60.0, description="A running job's lease; a worker renews it every third.")
+    max_attempts: int = Field(3, description="Claims of one job (worker deaths or crashes) before it fails.")
+    checkpoint_every: int = Field(5, description="Epochs between training checkpoints.")
+    poll_seconds: float = Field(1.0, description="How long an idle worker waits before looking for a job.")
+    holdout_fraction: float = Field(0.2, description="Rows kept back (seeded) to score the model on.")
+    quality_rows: int = Field(5000, description="Most rows used by the quality report, per side.")
+
+    # --- job parameter bounds --------------------------------------------------------------------------
+    max_epochs: int = Field(10_000, description="Upper bound on a job's epochs.")
+    default_epochs: int = Field(300, description="Epochs of a job that names none.")
+
+    @cached_property
+    def sqlalchemy_url(self) -> str:
+        url = self.database_url
+        if not url:
+            return f"sqlite:///{(self.data_dir / 'synthd.db').resolve()}"
+        for prefix in ("postgres://", "postgresql://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix):]
+        return url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.sqlalchemy_url.startswith("sqlite")
+
+    @property
+    def blob_root(self) -> str:
+        return self.blob_url or str((self.data_dir / "blobs").resolve())
+
+
+def get_settings() -> Settings:
+    """A fresh read of the environment (the app and the worker each keep the one they start with)."""
+    return Settings()

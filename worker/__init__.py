@@ -1,0 +1,1 @@
+"""synthd's training worker: `synthd worker` claims jobs from the queue and trains them."""

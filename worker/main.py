@@ -1,0 +1,81 @@
+"""The worker loop: claim a job, train it (worker.training), repeat; stop cleanly on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import uuid
+
+from app import queue
+from app.core.config import Settings
+from app.core.db import make_engine, make_sessionmaker
+from app.storage import BlobStore
+from worker.training import Trainer
+
+log = logging.getLogger("synthd.worker")
+
+
+class Worker:
+    def __init__(self, settings: Settings, worker_id: str | None = None) -> None:
+        self.settings = settings
+        self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.engine = make_engine(settings)
+        self.sessions = make_sessionmaker(self.engine)
+        self.blobs = BlobStore.from_settings(settings)
+        self.stopping = threading.Event()
+
+    def install_signal_handlers(self) -> None:
+        def _stop(signum, _frame):  # noqa: ANN001
+            log.info("worker %s: signal %s, stopping after the current epoch", self.id, signum)
+            self.stopping.set()
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+
+    def claim(self) -> queue.Claim | None:
+        with self.sessions() as session:
+            return queue.claim(session, self.id, self.settings.lease_seconds, self.settings.max_attempts)
+
+    def run(self, once: bool = False, max_jobs: int | None = None) -> int:
+        """Work until stopped (or, with `once`, until the queue is empty). Returns the number of jobs run."""
+        _set_torch_threads(self.settings.worker_torch_threads)
+        done = 0
+        log.info("worker %s: waiting for jobs", self.id)
+        while not self.stopping.is_set():
+            claimed = self.claim()
+            if claimed is None:
+                if once:
+                    break
+                self.stopping.wait(self.settings.poll_seconds)
+                continue
+            log.info("worker %s: claimed job %s (attempt %d)", self.id, claimed.job_id, claimed.attempt)
+            outcome = Trainer(self, claimed).run()
+            log.info("worker %s: job %s %s", self.id, claimed.job_id, outcome)
+            done += 1
+            if max_jobs is not None and done >= max_jobs:
+                break
+        self.engine.dispose()
+        return done
+
+
+def _set_torch_threads(count: int) -> None:
+    import torch
+
+    torch.set_num_threads(count if count > 0 else max(1, os.cpu_count() or 1))
+
+
+def main(settings: Settings | None = None, *, once: bool = False, max_jobs: int | None = None,
+         worker_id: str | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = settings or Settings()
+    if settings.auto_migrate:
+        from app.core.migrate import upgrade
+
+        upgrade(settings)
+    worker = Worker(settings, worker_id)
+    worker.install_signal_handlers()
+    worker.run(once=once, max_jobs=max_jobs)
+    return 0

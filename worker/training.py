@@ -1,0 +1,242 @@
+"""Train one claimed job: load its data, split a seeded holdout, fit (resuming from a checkpoint when there is
+one), report progress and checkpoint as epochs complete, score the model and store it, all while holding the
+job's lease. Every write is conditional on the lease; once it is lost (job cancelled, or taken over after a
+lapse) the trainer stops at the end of the epoch and leaves no model behind."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import threading
+import time
+import traceback
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from app import queue
+from app.models import Dataset, Job, Model, new_id
+from app.sampling import json_safe
+
+if TYPE_CHECKING:
+    from worker.main import Worker
+
+log = logging.getLogger("synthd.worker")
+
+ENGINE_KNOBS = ("embedding_dim", "generator_lr", "discriminator_lr", "generator_decay", "discriminator_decay",
+                "discriminator_steps", "pac")
+
+
+class LeaseLost(Exception):
+    pass
+
+
+def split_holdout(frame: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """A seeded split: (train, holdout). Tables under 50 rows keep everything for training."""
+    n_holdout = int(len(frame) * fraction)
+    if len(frame) < 50 or n_holdout < 10:
+        return frame, None
+    order = np.random.default_rng(seed).permutation(len(frame))
+    holdout = frame.iloc[np.sort(order[:n_holdout])].reset_index(drop=True)
+    train = frame.iloc[np.sort(order[n_holdout:])].reset_index(drop=True)
+    return train, holdout
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class Trainer:
+    def __init__(self, worker: Worker, claimed: queue.Claim) -> None:
+        self.worker = worker
+        self.settings = worker.settings
+        self.sessions = worker.sessions
+        self.blobs = worker.blobs
+        self.job_id = claimed.job_id
+        self.attempt = claimed.attempt
+        self.lost = threading.Event()
+        self.done = threading.Event()
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"synthd-job-{self.job_id[:8]}-"))
+
+    # --- lease ------------------------------------------------------------------------------------------
+    def renew(self, **progress) -> bool:
+        if self.lost.is_set():
+            return False
+        try:
+            with self.sessions() as session:
+                held = queue.renew(session, self.job_id, self.worker.id, self.settings.lease_seconds, **progress)
+        except Exception:
+            log.exception("job %s: lease renewal failed; will retry", self.job_id)
+            return True  # a database hiccup: the lease still has time left
+        if not held:
+            self.lost.set()
+        return held
+
+    def _heartbeat(self) -> None:
+        interval = max(0.2, self.settings.lease_seconds / 3)
+        while not self.done.wait(interval):
+            if not self.renew():
+                log.info("job %s: lease lost (cancelled or taken over)", self.job_id)
+                return
+
+    # --- the job ----------------------------------------------------------------------------------------
+    def run(self) -> str:
+        beat = threading.Thread(target=self._heartbeat, name=f"lease-{self.job_id[:8]}", daemon=True)
+        beat.start()
+        try:
+            return self._run()
+        except LeaseLost:
+            return "lost its lease (cancelled or taken over)"
+        except Exception as exc:
+            from synth import SynthError
+
+            permanent = isinstance(exc, SynthError)
+            message = str(exc) if permanent else f"{type(exc).__name__}: {exc}"
+            if not permanent:
+                log.error("job %s failed:\n%s", self.job_id, traceback.format_exc())
+            with self.sessions() as session:
+                status = queue.fail(session, self.job_id, self.worker.id, message, retry=not permanent,
+                                    max_attempts=self.settings.max_attempts)
+            return f"error ({status}): {message}"
+        finally:
+            self.done.set()
+            beat.join(timeout=5)
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def _run(self) -> str:
+        from synth import Synthesizer
+
+        with self.sessions() as session:
+            job = session.get(Job, self.job_id)
+            dataset = session.get(Dataset, job.dataset_id)
+            session.expunge_all()
+        params = job.params
+        device = resolve_device(self.settings.device)
+        frame = self._load(dataset)
+        train, holdout = split_holdout(frame, self.settings.holdout_fraction, params["seed"])
+        del frame
+
+        resumed_from = None
+        if job.checkpoint_key:
+            local = self.tmp / "resume"
+            self.blobs.get_dir(job.checkpoint_key, local)
+            model = Synthesizer.from_checkpoint(str(local), device=device)
+            resumed_from = job.checkpoint_epoch
+            log.info("job %s: resuming from the checkpoint of epoch %s", self.job_id, resumed_from)
+        else:
+            model = Synthesizer(
+                epochs=params["epochs"], batch_size=params["batch_size"], seed=params["seed"], device=device,
+                column_kinds=params.get("column_kinds"),
+                generator_dim=tuple(params["generator_dim"]), discriminator_dim=tuple(params["discriminator_dim"]),
+                **{k: params[k] for k in ENGINE_KNOBS if k in params},
+            )
+        if not self.renew(device=device, resumed_from_epoch=resumed_from):
+            raise LeaseLost
+        started = time.monotonic()
+        state = {"first_epoch": resumed_from or 0, "last_epoch": resumed_from or 0,
+                 "checkpoint_key": job.checkpoint_key, "stopped_for_shutdown": False}
+
+        def on_epoch(info) -> bool:  # noqa: ANN001 - synth.EpochInfo
+            state["last_epoch"] = info.epoch
+            run_epochs = max(1, info.epoch - state["first_epoch"])
+            per_epoch = (time.monotonic() - started) / run_epochs
+            eta = per_epoch * max(0, info.epochs - info.epoch)
+            if params.get("max_seconds"):
+                eta = min(eta, max(0.0, params["max_seconds"] - float(getattr(info, "elapsed", 0.0) or 0.0)))
+            if not self.renew(epoch=info.epoch, losses=json_safe(dict(info.losses or {})),
+                              eta_seconds=round(eta, 2)):
+                return False
+            shutting_down = self.worker.stopping.is_set()
+            every = max(1, self.settings.checkpoint_every)
+            if shutting_down or (info.epoch % every == 0 and info.epoch < info.epochs):
+                self._checkpoint(model, info.epoch, state)
+            if shutting_down:
+                state["stopped_for_shutdown"] = True
+                return False
+            return True
+
+        model.fit(train, on_epoch=on_epoch, max_seconds=params.get("max_seconds"))
+        if self.lost.is_set():
+            self._drop(state["checkpoint_key"] if state["checkpoint_key"] != job.checkpoint_key else None)
+            raise LeaseLost
+        if state["stopped_for_shutdown"]:
+            with self.sessions() as session:
+                queue.release(session, self.job_id, self.worker.id)
+            return f"released at epoch {state['last_epoch']} (worker shutting down)"
+        train_seconds = time.monotonic() - started
+        report = self._report(model, train, holdout, params["seed"])
+        return self._store(model, job, train, holdout, state["last_epoch"], train_seconds, report)
+
+    def _load(self, dataset: Dataset) -> pd.DataFrame:
+        local = self.blobs.local_path(dataset.blob_key)
+        if local is None:
+            local = self.tmp / "data.parquet"
+            self.blobs.get_file(dataset.blob_key, local)
+        return pd.read_parquet(local)
+
+    def _checkpoint(self, model, epoch: int, state: dict) -> None:  # noqa: ANN001
+        key = f"checkpoints/{self.job_id}/{uuid.uuid4().hex}"
+        local = self.tmp / "checkpoint"
+        shutil.rmtree(local, ignore_errors=True)
+        local.mkdir()
+        model.save_checkpoint(str(local))
+        self.blobs.put_dir(local, key)
+        shutil.rmtree(local, ignore_errors=True)
+        if self.renew(checkpoint_key=key, checkpoint_epoch=epoch):
+            self._drop(state["checkpoint_key"])
+            state["checkpoint_key"] = key
+        else:
+            self._drop(key)
+
+    def _drop(self, key: str | None) -> None:
+        if key:
+            try:
+                self.blobs.delete(key)
+            except Exception:
+                log.warning("job %s: could not delete blob %s", self.job_id, key)
+
+    def _report(self, model, train: pd.DataFrame, holdout: pd.DataFrame | None, seed: int) -> dict:  # noqa: ANN001
+        limit = max(10, self.settings.quality_rows)
+        try:
+            from synth.quality import report
+
+            real = train.sample(n=limit, random_state=seed) if len(train) > limit else train
+            hold = holdout.sample(n=limit, random_state=seed) if holdout is not None and len(holdout) > limit \
+                else holdout
+            synthetic = model.sample(len(real), seed=seed)
+            return json_safe(report(real, synthetic, holdout=hold))
+        except Exception as exc:  # a report that fails must not cost the model
+            log.warning("job %s: quality report failed: %s", self.job_id, exc)
+            return {"error": f"quality report failed: {type(exc).__name__}: {exc}"}
+
+    def _store(self, model, job: Job, train: pd.DataFrame, holdout: pd.DataFrame | None,  # noqa: ANN001
+               epochs_trained: int, train_seconds: float, report: dict) -> str:
+        model_id = new_id()
+        key = f"models/{model_id}"
+        local = self.tmp / "model"
+        local.mkdir()
+        model.save(str(local))
+        self.blobs.put_dir(local, key)
+        row = Model(
+            id=model_id, tenant_id=job.tenant_id, job_id=job.id, dataset_id=job.dataset_id, blob_key=key,
+            schema=model.schema.to_dict(), params=job.params, train_rows=len(train),
+            holdout_rows=0 if holdout is None else len(holdout), epochs_trained=epochs_trained,
+            train_seconds=round(train_seconds, 3), report=report,
+        )
+        with self.sessions() as session:
+            finished = queue.finish(session, self.job_id, self.worker.id, row)
+        if not finished:
+            self._drop(key)
+            raise LeaseLost
+        self._drop(f"checkpoints/{self.job_id}")
+        return f"succeeded: model {model_id} ({epochs_trained} epochs, {train_seconds:.1f}s)"
+
+
