@@ -94,7 +94,10 @@ class Trainer:
         try:
             return self._run()
         except LeaseLost:
-            return "lost its lease (cancelled or taken over)"
+            if self._status() == "cancelled":
+                self._drop(f"checkpoints/{self.job_id}")
+                return "cancelled"
+            return "lost its lease (taken over by another worker)"
         except Exception as exc:
             from synth import SynthError
 
@@ -105,11 +108,18 @@ class Trainer:
             with self.sessions() as session:
                 status = queue.fail(session, self.job_id, self.worker.id, message, retry=not permanent,
                                     max_attempts=self.settings.max_attempts)
+            if status == "failed":
+                self._drop(f"checkpoints/{self.job_id}")
             return f"error ({status}): {message}"
         finally:
             self.done.set()
             beat.join(timeout=5)
             shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def _status(self) -> str | None:
+        with self.sessions() as session:
+            job = session.get(Job, self.job_id)
+            return job.status if job else None
 
     def _run(self) -> str:
         from synth import Synthesizer
@@ -165,7 +175,6 @@ class Trainer:
 
         model.fit(train, on_epoch=on_epoch, max_seconds=params.get("max_seconds"))
         if self.lost.is_set():
-            self._drop(state["checkpoint_key"] if state["checkpoint_key"] != job.checkpoint_key else None)
             raise LeaseLost
         if state["stopped_for_shutdown"]:
             with self.sessions() as session:

@@ -1,0 +1,76 @@
+"""Job parameters (types and bounds), job lookup, cancellation of a queued job."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import small_csv
+
+
+@pytest.fixture
+def dataset(client_for):  # noqa: ANN001, ANN201
+    client = client_for("jobs-tenant")
+    resp = client.post("/v1/datasets", files={"file": ("a.csv", small_csv(100), "text/csv")})
+    assert resp.status_code == 201
+    return client, resp.json()
+
+
+@pytest.mark.parametrize("params", [
+    {"epochs": 0}, {"epochs": -1}, {"epochs": "many"}, {"epochs": 10**9}, {"batch_size": 5},
+    {"batch_size": 105}, {"seed": -3}, {"max_seconds": 0}, {"generator_lr": 2}, {"pac": 0},
+    {"generator_dim": []}, {"generator_dim": [0]}, {"column_kinds": {"age": "weird"}},
+    {"column_kinds": {"nope": "categorical"}}, {"unknown_knob": 1},
+])
+def test_bad_params_are_422_with_a_clear_error(dataset, params):  # noqa: ANN001
+    client, data = dataset
+    resp = client.post("/v1/jobs", json={"dataset_id": data["id"], "params": params})
+    assert resp.status_code == 422, resp.text
+    error = resp.json()["error"]
+    assert error["code"] == "invalid_request" and error["message"]
+
+
+def test_upload_with_bad_training_params_is_422(dataset):  # noqa: ANN001
+    client, _ = dataset
+    for params in ({"train": "true", "epochs": "x"}, {"train": "true", "batch_size": 33},
+                   {"train": "maybe"}):
+        resp = client.post("/v1/datasets", params=params, files={"file": ("a.csv", small_csv(20), "text/csv")})
+        assert resp.status_code == 422, (params, resp.text)
+
+
+def test_job_is_queued_with_defaults_and_can_be_read(dataset):  # noqa: ANN001
+    client, data = dataset
+    resp = client.post("/v1/jobs", json={"dataset_id": data["id"]})
+    assert resp.status_code == 202, resp.text
+    job = resp.json()
+    assert job["status"] == "queued" and job["epochs"] == 300 and job["params"]["batch_size"] == 500
+    again = client.get(f"/v1/jobs/{job['id']}").json()
+    assert again["id"] == job["id"] and again["model_id"] is None
+    assert job["id"] in [j["id"] for j in client.get("/v1/jobs", params={"status": "queued"}).json()]
+
+
+def test_cancel_a_queued_job(dataset):  # noqa: ANN001
+    client, data = dataset
+    job = client.post("/v1/jobs", json={"dataset_id": data["id"], "params": {"epochs": 5}}).json()
+    resp = client.post(f"/v1/jobs/{job['id']}/cancel")
+    assert resp.status_code == 200 and resp.json()["status"] == "cancelled"
+    assert client.get(f"/v1/jobs/{job['id']}").json()["status"] == "cancelled"
+    again = client.post(f"/v1/jobs/{job['id']}/cancel")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "already_finished"
+
+
+def test_unknown_job_and_dataset_are_404(dataset):  # noqa: ANN001
+    client, _ = dataset
+    assert client.get("/v1/jobs/does-not-exist").status_code == 404
+    assert client.post("/v1/jobs/does-not-exist/cancel").status_code == 404
+    resp = client.post("/v1/jobs", json={"dataset_id": "does-not-exist"})
+    assert resp.status_code == 404 and resp.json()["error"]["code"] == "not_found"
+
+
+def test_another_tenants_job_is_invisible(dataset, client_for):  # noqa: ANN001
+    client, data = dataset
+    job = client.post("/v1/jobs", json={"dataset_id": data["id"]}).json()
+    other = client_for("someone-else")
+    for resp in (other.get(f"/v1/jobs/{job['id']}"), other.post(f"/v1/jobs/{job['id']}/cancel")):
+        assert resp.status_code == 404 and resp.json()["error"]["code"] == "not_found"
+    assert client.get(f"/v1/jobs/{job['id']}").json()["status"] == "queued"
+    assert job["id"] not in [j["id"] for j in other.get("/v1/jobs").json()]

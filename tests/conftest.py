@@ -1,0 +1,246 @@
+"""Fixtures for the service tests: a real Postgres database, the API in a uvicorn subprocess on a free port,
+worker subprocesses, API keys. Nothing here connects anywhere until a test asks for it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "adult_2000.csv"
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/synthd_test")
+SMALL_COLUMNS = ["age", "workclass", "education", "sex", "race", "hours-per-week", "income"]
+# Tiny networks and few epochs: these tests check the service, not the engine's quality.
+TINY = {"epochs": 2, "batch_size": 50, "embedding_dim": 16, "generator_dim": [32, 32],
+        "discriminator_dim": [32, 32]}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def small_csv(rows: int = 300) -> bytes:
+    frame = pd.read_csv(EXAMPLE, skipinitialspace=True, nrows=rows)[SMALL_COLUMNS]
+    return frame.to_csv(index=False).encode()
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.2):  # noqa: ANN201
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def _ensure_database(url: str) -> None:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    admin = parsed.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (parsed.database,),
+        )
+        conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}"')
+        conn.execute(f'CREATE DATABASE "{parsed.database}"')
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    """A fresh Postgres database for this run, migrated to head with Alembic."""
+    from app.core.config import Settings
+    from app.core.migrate import upgrade
+
+    try:
+        _ensure_database(TEST_DATABASE_URL)
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"Postgres is needed for these tests ({TEST_DATABASE_URL}): {exc}. `make test` starts it.")
+    upgrade(Settings(database_url=TEST_DATABASE_URL))
+    return TEST_DATABASE_URL
+
+
+@pytest.fixture(scope="session")
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("synthd-state")
+
+
+@pytest.fixture(scope="session")
+def service_env(database_url: str, state_dir: Path) -> dict[str, str]:
+    """Environment shared by the API and worker subprocesses."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNTHD_") and k != "DATABASE_URL"}
+    env.update({
+        "DATABASE_URL": database_url,
+        "SYNTHD_DATA_DIR": str(state_dir),
+        "SYNTHD_BLOB_URL": str(state_dir / "blobs"),
+        "SYNTHD_MAX_UPLOAD_BYTES": str(1_000_000),
+        "SYNTHD_MAX_SAMPLE_ROWS": str(200_000),
+        "SYNTHD_SAMPLE_CHUNK_ROWS": str(10_000),
+        "SYNTHD_QUALITY_ROWS": "200",
+        "SYNTHD_WORKER_TORCH_THREADS": "1",
+        "SYNTHD_API_TORCH_THREADS": "1",
+        "SYNTHD_POLL_SECONDS": "0.2",
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+@pytest.fixture(scope="session")
+def settings(service_env: dict[str, str]):  # noqa: ANN201
+    from app.core.config import Settings
+
+    return Settings(database_url=service_env["DATABASE_URL"], data_dir=Path(service_env["SYNTHD_DATA_DIR"]),
+                    blob_url=service_env["SYNTHD_BLOB_URL"])
+
+
+@pytest.fixture(scope="session")
+def db(settings):  # noqa: ANN001, ANN201
+    """A sessionmaker on the test database (for looking behind the API, never instead of it)."""
+    from app.core.db import make_engine, make_sessionmaker
+
+    engine = make_engine(settings)
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def api(service_env: dict[str, str], state_dir: Path) -> Iterator[str]:
+    """The API served by uvicorn in a subprocess; yields its base URL."""
+    port = free_port()
+    log = open(state_dir / "api.log", "ab")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning"],
+        cwd=ROOT, env=service_env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"the API exited: {(state_dir / 'api.log').read_text()[-3000:]}")
+        try:
+            return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_for(ready, 60, "the API to be ready")
+    yield base
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def make_key(db) -> Callable[[str], str]:  # noqa: ANN001
+    from app.tenants import create_key
+
+    def make(tenant: str) -> str:
+        with db() as session:
+            return create_key(session, tenant)
+
+    return make
+
+
+@pytest.fixture
+def client_for(api: str, make_key) -> Iterator[Callable[[str], httpx.Client]]:  # noqa: ANN001
+    """client_for("tenant") -> an httpx client carrying a fresh key of that tenant."""
+    clients: list[httpx.Client] = []
+
+    def make(tenant: str) -> httpx.Client:
+        client = httpx.Client(base_url=api, headers={"Authorization": f"Bearer {make_key(tenant)}"}, timeout=60)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+class Workers:
+    """Start `synthd worker` subprocesses; every one still running is killed at teardown."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.env, self.log_dir, self.procs = env, log_dir, []
+
+    def start(self, name: str, *args: str, **env: str) -> subprocess.Popen:
+        log = self.log_dir / f"worker-{name}.log"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "worker", "--id", name, *args], cwd=ROOT,
+            env={**self.env, **env}, stdout=open(log, "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
+        )
+        proc.log_path = log
+        self.procs.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(timeout=10)
+            proc.stdout and proc.stdout.close()
+
+
+@pytest.fixture
+def workers(service_env: dict[str, str], tmp_path: Path, db) -> Iterator[Workers]:  # noqa: ANN001
+    """Worker processes on a queue that holds only this test's jobs (earlier tests' leftovers are cancelled)."""
+    clear_queue(db)
+    pool = Workers(service_env, tmp_path)
+    yield pool
+    pool.stop_all()
+
+
+def job_row(db, job_id: str):  # noqa: ANN001, ANN201
+    from app.models import Job
+
+    with db() as session:
+        return session.get(Job, job_id)
+
+
+def clear_queue(db) -> None:  # noqa: ANN001
+    """Cancel every queued or running job left by earlier tests, so a worker sees only the caller's."""
+    from sqlalchemy import update
+
+    from app.models import Job
+
+    with db() as session:
+        session.execute(update(Job).where(Job.status.in_(("queued", "running"))).values(status="cancelled"))
+        session.commit()
+
+
+@pytest.fixture(scope="session")
+def trained(api: str, make_key, db, service_env: dict[str, str], state_dir: Path) -> dict:  # noqa: ANN001
+    """One tenant with one trained model (tiny: 300 rows, 2 epochs), trained by `synthd worker --once`."""
+    key = make_key("trained-tenant")
+    with httpx.Client(base_url=api, headers={"Authorization": f"Bearer {key}"}, timeout=60) as client:
+        resp = client.post("/v1/datasets", files={"file": ("adult.csv", small_csv(), "text/csv")})
+        assert resp.status_code == 201, resp.text
+        dataset = resp.json()
+        clear_queue(db)
+        resp = client.post("/v1/jobs", json={"dataset_id": dataset["id"], "params": TINY})
+        assert resp.status_code == 202, resp.text
+        job_id = resp.json()["id"]
+        done = subprocess.run([sys.executable, "-m", "app.cli", "worker", "--once"], cwd=ROOT, env=service_env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        assert job["status"] == "succeeded", (job, done.stderr[-3000:])
+    return {"key": key, "dataset_id": dataset["id"], "job_id": job_id, "model_id": job["model_id"]}
