@@ -73,11 +73,11 @@ def _range(name: str, wanted, spec) -> tuple[float, float]:
         low = high = wanted
     low = spec.minimum if low is None else _number(name, low, spec)
     high = spec.maximum if high is None else _number(name, high, spec)
-    if low > high:
-        raise SynthError(f"range condition on {name!r} is empty: min {low} is above max {high}")
     if high < spec.minimum or low > spec.maximum:
         raise SynthError(f"range condition on {name!r} is impossible: the column lies in "
                          f"[{_show(spec.minimum, spec)}, {_show(spec.maximum, spec)}]")
+    if low > high:
+        raise SynthError(f"range condition on {name!r} is empty: min {low} is above max {high}")
     return low, high
 
 

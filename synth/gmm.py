@@ -80,9 +80,27 @@ def fit_mixture(
     keep = weights > weight_threshold
     if not keep.any():
         keep[np.argmax(weights)] = True
-    w = weights[keep] / weights[keep].sum()
+    w, mu, sd = _merge_close(weights[keep] / weights[keep].sum(), m[keep], stds[keep])
     # A floor on std keeps spikes (a value repeated many times) from dividing by ~0.
-    return Mixture(weights=w, means=m[keep], stds=np.maximum(stds[keep], 1e-3))
+    return Mixture(weights=w, means=mu, stds=np.maximum(sd, 1e-3))
+
+
+def _merge_close(w: np.ndarray, m: np.ndarray, s: np.ndarray, ratio: float = 0.5):
+    """Merge neighbouring modes whose means lie closer than `ratio` of their spread (moment matching):
+    variational fits often leave one bump split in near-identical parts, which only widens the GAN's
+    output for nothing."""
+    order = np.argsort(m)
+    w, m, s = list(w[order]), list(m[order]), list(s[order])
+    i = 0
+    while i < len(m) - 1:
+        if abs(m[i + 1] - m[i]) < ratio * max(s[i], s[i + 1]):
+            wt = w[i] + w[i + 1]
+            mean = (w[i] * m[i] + w[i + 1] * m[i + 1]) / wt
+            second = (w[i] * (s[i] ** 2 + m[i] ** 2) + w[i + 1] * (s[i + 1] ** 2 + m[i + 1] ** 2)) / wt
+            w[i : i + 2], m[i : i + 2], s[i : i + 2] = [wt], [mean], [np.sqrt(max(second - mean**2, 1e-12))]
+        else:
+            i += 1
+    return np.array(w), np.array(m), np.array(s)
 
 
 def _stick_weights(g1: np.ndarray, g2: np.ndarray) -> np.ndarray:

@@ -59,7 +59,8 @@ def generate_ids(spec: IdSpec, start: int, n: int, total: int, seed: int) -> np.
         rows = np.arange(start, start + n, dtype=np.int64)
         if modulus < 2**31:  # the product stays inside int64
             return spec.low + (mult * rows + shift) % modulus
-        return np.array([spec.low + (mult * int(i) + shift) % modulus for i in rows], dtype=object)
+        values = [spec.low + (mult * int(i) + shift) % modulus for i in rows]
+        return np.array(values, dtype=np.int64 if spec.low + modulus < 2**63 else object)
     rng = np.random.default_rng([seed, start])
     out = np.empty(n, dtype=object)
     templates = spec.templates or ["a"]

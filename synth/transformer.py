@@ -238,8 +238,7 @@ def decode_continuous(enc: ContinuousEncoder, alpha: np.ndarray, mode: np.ndarra
 
 def encode_discrete(enc: DiscreteEncoder, series: pd.Series) -> np.ndarray:
     values = [c for c in enc.categories if c is not None]
-    codes = pd.Categorical(series.map(json_value) if series.dtype == object else series,
-                           categories=values).codes.astype(np.int32)
+    codes = pd.Index(values, dtype=object).get_indexer(series.astype(object)).astype(np.int32)
     known = len(enc.categories)
     if enc.categories and enc.categories[-1] is None:
         codes[series.isna().to_numpy()] = known - 1

@@ -1,0 +1,196 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from synth import SynthError, Synthesizer
+
+from .conftest import read_dataset
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_sample_keeps_columns_dtypes_and_ranges(adult_small, adult_model):
+    rows = adult_model.sample(3000, seed=1)
+    assert list(rows.columns) == list(adult_small.columns)
+    assert len(rows) == 3000
+    for name in adult_small.columns:
+        assert rows[name].dtype == adult_small[name].dtype, name
+    for name in ("age", "fnlwgt", "hours-per-week"):
+        assert rows[name].min() >= adult_small[name].min() and rows[name].max() <= adult_small[name].max()
+    assert set(rows["workclass"]) <= set(adult_small["workclass"])
+
+
+def test_unconditional_samples_follow_true_category_frequencies(adult_small, adult_model):
+    rows = adult_model.sample(20_000, seed=2)
+    for name in ("sex", "race", "relationship", "income"):
+        real = adult_small[name].value_counts(normalize=True)
+        fake = rows[name].value_counts(normalize=True).reindex(real.index, fill_value=0)
+        assert 0.5 * (real - fake).abs().sum() < 0.05, name
+
+
+def test_conditions_are_met_in_every_row(adult_model):
+    one = adult_model.sample(500, seed=3, conditions={"sex": "Female"})  # the real value is " Female"
+    assert (one["sex"] == " Female").all()
+    several = adult_model.sample(500, seed=3, conditions={"sex": " Male", "race": "Black", "income": ">50K",
+                                                          "age": {"min": 30, "max": 40}})
+    assert len(several) == 500
+    assert (several["sex"] == " Male").all() and (several["race"] == " Black").all()
+    assert (several["income"] == " >50K").all() and several["age"].between(30, 40).all()
+    numeric_only = adult_model.sample(200, seed=4, conditions={"hours-per-week": {"min": 50}})
+    assert (numeric_only["hours-per-week"] >= 50).all()
+
+
+@pytest.mark.parametrize(
+    ("conditions", "message"),
+    [
+        ({"nope": "x"}, "unknown column"),
+        ({"sex": "Robot"}, "no value"),
+        ({"age": {"min": 200}}, "impossible"),
+        ({"age": {"min": 50, "max": 40}}, "empty"),
+        ({"age": {"min": "old"}}, "not a number"),
+        ({"age": {"low": 3}}, "takes 'min' and 'max'"),
+    ],
+)
+def test_bad_conditions_raise(adult_model, conditions, message):
+    with pytest.raises(SynthError, match=message):
+        adult_model.sample(10, conditions=conditions)
+
+
+@pytest.mark.parametrize("n", [0, -1, 2.5, "10", True])
+def test_bad_row_counts_raise(adult_model, n):
+    with pytest.raises(SynthError):
+        adult_model.sample(n)
+
+
+def test_sample_batches_are_bounded_and_independent_of_chunk_size(adult_model):
+    chunks = list(adult_model.sample_batches(25_000, chunk_rows=7_000, seed=5))
+    assert [len(c) for c in chunks] == [7000, 7000, 7000, 4000]
+    whole = adult_model.sample(25_000, seed=5)
+    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), whole)
+
+
+def test_same_seed_same_rows_other_seed_other_rows(adult_model):
+    a, b = adult_model.sample(1000, seed=9), adult_model.sample(1000, seed=9)
+    pd.testing.assert_frame_equal(a, b)
+    assert not adult_model.sample(1000, seed=10).equals(a)
+
+
+def test_training_is_deterministic_across_processes(tmp_path, adult_small):
+    """Two separate processes, same seed: the same weights and so the same rows."""
+    data = tmp_path / "slice.csv"
+    adult_small.iloc[:500].to_csv(data, index=False)
+    script = (
+        "import sys, pandas as pd; from synth import Synthesizer\n"
+        "m = Synthesizer(epochs=2, batch_size=100, seed=4).fit(pd.read_csv(sys.argv[1]))\n"
+        "m.sample(300, seed=1).to_csv(sys.argv[2], index=False)\n"
+    )
+    outs = []
+    for i in range(2):
+        out = tmp_path / f"out{i}.csv"
+        subprocess.run([sys.executable, "-c", script, str(data), str(out)], check=True, cwd=ROOT)
+        outs.append(out.read_text())
+    assert outs[0] == outs[1]
+
+
+def test_save_and_load_on_cpu_give_the_same_rows(tmp_path, adult_model):
+    adult_model.save(tmp_path / "m")
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["model.json", "model.safetensors"]
+    spec = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert spec["format_version"] == 1 and spec["kind"] == "synthd-model"
+    loaded = Synthesizer.load(tmp_path / "m", device="cpu")
+    pd.testing.assert_frame_equal(loaded.sample(2000, seed=11), adult_model.sample(2000, seed=11))
+
+
+def test_load_refuses_other_files(tmp_path):
+    (tmp_path / "model.json").write_text(json.dumps({"kind": "synthd-model", "format_version": 99}))
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    with pytest.raises(SynthError, match="format version 99"):
+        Synthesizer.load(tmp_path)
+    with pytest.raises(SynthError, match="holds no synthd-model"):
+        Synthesizer.load(tmp_path / "missing")
+
+
+def test_checkpoint_resume_equals_uninterrupted_training(tmp_path, adult_small):
+    df = adult_small.iloc[:600]
+    straight = Synthesizer(epochs=4, batch_size=100, seed=3).fit(df)
+
+    def stop_after_two(info):
+        return info.epoch < 2
+
+    first = Synthesizer(epochs=4, batch_size=100, seed=3)
+    first.fit(df, on_epoch=stop_after_two)
+    assert first.epochs_done == 2
+    first.save_checkpoint(tmp_path / "ckpt")
+    resumed = Synthesizer.from_checkpoint(tmp_path / "ckpt", device="cpu").fit(df)
+    assert resumed.epochs_done == 4
+    assert [h["generator"] for h in resumed.history] == pytest.approx([h["generator"] for h in straight.history])
+    pd.testing.assert_frame_equal(resumed.sample(500, seed=1), straight.sample(500, seed=1))
+
+
+def test_callback_progress_and_time_budget(adult_small):
+    seen = []
+    model = Synthesizer(epochs=50, batch_size=100, seed=0)
+    model.fit(adult_small.iloc[:300], on_epoch=seen.append, max_seconds=0.05)
+    assert 1 <= len(seen) < 50 and model.epochs_done == len(seen)
+    assert seen[0].epochs == 50 and set(seen[0].losses) == {"generator", "discriminator", "conditional"}
+    assert seen[-1].elapsed >= 0.05
+
+
+def test_nulls_datetimes_and_ids_come_back():
+    kc = read_dataset("king_county", 800)
+    model = Synthesizer(epochs=2, batch_size=200, seed=0).fit(kc)
+    rows = model.sample(3000, seed=1)
+    assert rows["id"].is_unique and rows["id"].dtype == kc["id"].dtype
+    assert rows["date"].str.match(r"^\d{8}T000000$").all()  # the input's own format, day resolution
+    dates = pd.to_datetime(rows["date"], format="%Y%m%dT%H%M%S")
+    real = pd.to_datetime(kc["date"], format="%Y%m%dT%H%M%S")
+    assert dates.min() >= real.min() and dates.max() <= real.max()
+
+    titanic = read_dataset("titanic")
+    model = Synthesizer(epochs=2, batch_size=100, seed=0).fit(titanic)
+    rows = model.sample(4000, seed=1)
+    for name in ("Age", "Cabin", "Embarked"):
+        assert abs(rows[name].isna().mean() - titanic[name].isna().mean()) < 0.05, name
+    assert rows["Name"].is_unique and not set(rows["Name"]) & set(titanic["Name"])
+    # Nulls occur where they occur in the real table: Cabin is mostly missing in third class.
+    real_rate = titanic.groupby("Pclass")["Cabin"].apply(lambda s: s.isna().mean())
+    assert real_rate[3] > real_rate[1]
+
+
+def test_constant_and_boolean_columns():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"k": ["same"] * 300, "flag": rng.random(300) < 0.3, "x": rng.normal(size=300)})
+    model = Synthesizer(epochs=2, batch_size=100, seed=0).fit(df)
+    rows = model.sample(2000, seed=0, conditions={"flag": "true"})
+    assert (rows["k"] == "same").all() and rows["flag"].dtype == bool and rows["flag"].all()
+    rows = model.sample(5000, seed=0)
+    assert abs(rows["flag"].mean() - df["flag"].mean()) < 0.05
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"batch_size": 55}, "multiple of pac"),
+        ({"generator_lr": 5}, "generator_lr"),
+        ({"wings": 2}, "unknown option"),
+        ({"device": "tpu"}, "device"),
+    ],
+)
+def test_bad_options_raise(kwargs, message):
+    with pytest.raises(SynthError, match=message):
+        Synthesizer(**kwargs)
+
+
+def test_bad_tables_and_unfitted_models_raise():
+    with pytest.raises(SynthError, match="no rows"):
+        Synthesizer(epochs=1).fit(pd.DataFrame({"a": pd.Series([], dtype=float)}))
+    with pytest.raises(SynthError, match="at least 10"):
+        Synthesizer(epochs=1).fit(pd.DataFrame({"a": [1.0, 2.0, 3.0]}))
+    with pytest.raises(SynthError, match="not trained"):
+        Synthesizer().sample(5)

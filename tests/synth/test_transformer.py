@@ -1,0 +1,64 @@
+import numpy as np
+import pandas as pd
+
+from synth.gmm import fit_mixture
+from synth.schema import infer_schema
+from synth.transformer import DataTransformer
+
+
+def test_mixture_finds_two_separated_modes():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(-3, 0.5, 3000), rng.normal(4, 1.0, 1000)])
+    mix = fit_mixture(x, max_modes=10)
+    big = np.argsort(mix.weights)[::-1][:2]
+    assert sorted(np.round(mix.means[big]).tolist()) == [-3.0, 4.0]
+    assert abs(mix.weights[big].sum() - 1) < 0.05
+
+
+def test_mixture_gives_a_spike_its_own_mode():
+    x = np.concatenate([np.zeros(9000), np.random.default_rng(1).exponential(3, 1000) + 1])
+    mix = fit_mixture((x - x.mean()) / x.std())
+    spike = np.argmax(mix.weights)
+    assert 0.85 < mix.weights[spike] < 0.95
+    assert mix.stds[spike] < 0.05
+
+
+def _round_trip(df):
+    schema = infer_schema(df)
+    t = DataTransformer(schema, seed=0).fit(df)
+    scalars, codes = t.transform(df)
+    return schema, t, scalars, codes, t.inverse(scalars, codes, np.random.default_rng(0))
+
+
+def test_round_trip_restores_numbers_categories_and_nulls():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({
+        "x": np.concatenate([rng.normal(0, 1, 500), rng.normal(10, 2, 500)]),
+        "y": np.where(rng.random(1000) < 0.1, np.nan, rng.gamma(2, 3, 1000)),
+        "c": rng.choice(["a", "b", None], 1000, p=[0.6, 0.3, 0.1]),
+    })
+    _, t, scalars, codes, out = _round_trip(df)
+    assert np.allclose(out["x"], df["x"], atol=1e-4 * df["x"].abs().max())
+    assert np.array_equal(np.isnan(out["y"]), df["y"].isna().to_numpy())
+    valid = ~df["y"].isna().to_numpy()
+    assert np.allclose(out["y"][valid], df["y"].to_numpy()[valid], rtol=1e-4, atol=1e-3)
+    assert [None if pd.isna(v) else v for v in out["c"]] == [None if pd.isna(v) else v for v in df["c"]]
+    assert scalars.dtype == np.float32 and codes.dtype == np.int32
+    assert t.output_dim == t.n_scalars + sum(t.block_widths())
+
+
+def test_high_cardinality_column_has_bounded_width():
+    rng = np.random.default_rng(0)
+    values = [f"v{i}" for i in rng.zipf(1.3, 5000) % 3000]
+    df = pd.DataFrame({"c": values, "n": rng.normal(size=5000)})
+    schema = infer_schema(df, overrides={"c": "categorical"})
+    t = DataTransformer(schema, max_categories=50, seed=0).fit(df)
+    assert t.block_widths()[0] == 51  # 50 categories and the "other" slot
+    scalars, codes = t.transform(df)
+    out = t.inverse(scalars, codes, np.random.default_rng(0))
+    # Frequent categories come back exactly; rare ones are drawn from the rare pool.
+    frequent = set(t.discrete[0].categories)
+    same = [a == b for a, b in zip(out["c"], df["c"], strict=True) if b in frequent]
+    assert all(same)
+    rare = {v for v in df["c"] if v not in frequent}
+    assert {v for v in out["c"] if v not in frequent} <= rare
