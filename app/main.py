@@ -7,15 +7,18 @@ import time
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from app.api.routes import datasets, health, jobs, models, sample
 from app.core.config import Settings
 from app.core.db import make_engine, make_sessionmaker
-from app.core.errors import install_handlers
+from app.core.errors import error_body, install_handlers
 from app.metrics import Metrics
 from app.model_cache import ModelCache
 from app.queue import counts_by_status
 from app.storage import BlobStore
+
+MAX_JSON_BYTES = 1 << 20  # bodies other than uploads (job parameters) are small
 
 DESCRIPTION = """Upload a CSV, train a conditional GAN on it, and sample synthetic rows with the same columns and
 statistics. Every `/v1` route and `/sample` need `Authorization: Bearer <key>` (`synthd create-key --tenant NAME`);
@@ -53,6 +56,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.middleware("http")
     async def _timing(request: Request, call_next):  # noqa: ANN001, ANN202
         start = time.perf_counter()
+        declared = request.headers.get("content-length", "")
+        if request.url.path != "/v1/datasets" and declared.isdigit() and int(declared) > MAX_JSON_BYTES:
+            return JSONResponse(error_body("too_large", f"request bodies are capped at {MAX_JSON_BYTES} bytes"),
+                                status_code=413)
         response = await call_next(request)
         route = request.scope.get("route")
         metrics = getattr(request.app.state, "metrics", None)

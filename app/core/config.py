@@ -33,25 +33,24 @@ class Settings(BaseSettings):
     # --- API -------------------------------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = 8000
-    max_upload_bytes: int = Field(100 * 1024 * 1024, description="Largest CSV upload; refused while streaming.")
-    max_sample_rows: int = Field(10_000_000, description="Largest n on the sample routes.")
-    sample_chunk_rows: int = Field(50_000, description="Rows generated and sent per chunk when sampling.")
+    max_upload_bytes: int = Field(100 * 1024 * 1024, gt=0, description="Largest CSV upload; refused while streaming.")
+    max_sample_rows: int = Field(10_000_000, gt=0, description="Largest n on the sample routes.")
+    sample_chunk_rows: int = Field(50_000, gt=0, description="Rows generated and sent per chunk when sampling.")
     model_cache_size: int = Field(4, description="Trained models kept loaded in the API process (LRU).")
     api_torch_threads: int = Field(0, description="torch threads in the API process; 0: min(4, cores).")
 
     # --- worker ----------------------------------------------------------------------------------------
     device: str = Field("auto", description="Training device: auto (CUDA when present), cpu, cuda, cuda:1.")
     worker_torch_threads: int = Field(0, description="torch CPU threads per worker; 0: all cores.")
-    lease_seconds: float = Field(60.0, description="A running job's lease; a worker renews it every third.")
-    max_attempts: int = Field(3, description="Claims of one job (worker deaths or crashes) before it fails.")
-    checkpoint_every: int = Field(5, description="Epochs between training checkpoints.")
+    lease_seconds: float = Field(60.0, gt=0, description="A running job's lease; a worker renews it every third.")
+    max_attempts: int = Field(3, ge=1, description="Claims of one job (worker deaths or crashes) before it fails.")
+    checkpoint_every: int = Field(5, ge=1, description="Epochs between training checkpoints.")
     poll_seconds: float = Field(1.0, description="How long an idle worker waits before looking for a job.")
-    holdout_fraction: float = Field(0.2, description="Rows kept back (seeded) to score the model on.")
+    holdout_fraction: float = Field(0.2, ge=0, lt=1, description="Rows kept back (seeded) to score the model on.")
     quality_rows: int = Field(5000, description="Most rows used by the quality report, per side.")
 
     # --- job parameter bounds --------------------------------------------------------------------------
-    max_epochs: int = Field(10_000, description="Upper bound on a job's epochs.")
-    default_epochs: int = Field(300, description="Epochs of a job that names none.")
+    max_epochs: int = Field(10_000, ge=1, description="Upper bound on a job's epochs.")
 
     @cached_property
     def sqlalchemy_url(self) -> str:

@@ -175,3 +175,17 @@ def test_sqlite_mode_started_the_way_readme_says(tmp_path, service_env):  # noqa
     assert "five synthetic rows" in done.stdout and "curl" in done.stdout
     assert (tmp_path / "state" / "synthd.db").exists()
     assert any((tmp_path / "state" / "blobs" / "models").iterdir())
+
+
+def test_sigterm_hands_the_job_back_with_a_checkpoint(client, dataset_id, workers, db):  # noqa: ANN001
+    job_id = client.post("/v1/jobs", json={"dataset_id": dataset_id,
+                                           "params": {**TINY, "epochs": 30}}).json()["id"]
+    leaving = workers.start("leaving")
+    wait_for(lambda: job_row(db, job_id).epoch >= 2, 180, "training to start", interval=0.1)
+    leaving.send_signal(signal.SIGTERM)
+    assert leaving.wait(timeout=60) == 0
+    row = job_row(db, job_id)
+    assert row.status == "queued" and row.attempts == 0 and row.checkpoint_key and row.worker_id is None
+    workers.start("arriving")
+    job = wait_for(lambda: (j := _job(client, job_id))["status"] == "succeeded" and j, 180, "the job to finish")
+    assert job["attempts"] == 1 and job["resumed_from_epoch"] == row.checkpoint_epoch

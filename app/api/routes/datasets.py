@@ -94,6 +94,8 @@ async def upload_dataset(
             job_params = JobParams(**{k: v for k, v in given.items() if v is not None})
         except ValidationError as exc:
             raise APIError(422, "invalid_request", "; ".join(e["msg"] for e in exc.errors())) from None
+        if job_params.epochs > settings.max_epochs:
+            raise APIError(422, "invalid_request", f"epochs: at most {settings.max_epochs} (SYNTHD_MAX_EPOCHS)")
     tmp_root = Path(settings.data_dir) / "tmp"
     tmp_root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="upload-", dir=tmp_root))
