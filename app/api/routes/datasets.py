@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -20,6 +21,7 @@ from app.models import Dataset, Job, new_id
 from app.schemas import DatasetOut, JobParams
 from app.storage import BlobStore
 
+DatasetId = Annotated[str, PathParam(description="A dataset id (from POST /v1/datasets).")]
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
 UPLOAD_BODY = {
@@ -150,7 +152,7 @@ def list_datasets(
 
 
 @router.get("/{dataset_id}", response_model=DatasetOut, responses=ERROR_RESPONSES, summary="A dataset")
-def get_dataset(dataset_id: str, tenant: CurrentTenant, session: SessionDep) -> DatasetOut:
+def get_dataset(dataset_id: DatasetId, tenant: CurrentTenant, session: SessionDep) -> DatasetOut:
     """Metadata and the inferred schema of one dataset."""
     dataset = find_dataset(session, tenant.id, dataset_id)
     latest = session.scalar(

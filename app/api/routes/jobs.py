@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -14,6 +14,7 @@ from app.core.errors import ERROR_RESPONSES, APIError, not_found
 from app.models import Dataset, Job, Model
 from app.schemas import JobCreate, JobOut, JobParams
 
+JobId = Annotated[str, Path(description="A job id (from POST /v1/jobs or an upload with train=true).")]
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
@@ -81,7 +82,7 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobOut, responses=ERROR_RESPONSES, summary="A job's progress")
-def get_job(job_id: str, tenant: CurrentTenant, session: SessionDep) -> JobOut:
+def get_job(job_id: JobId, tenant: CurrentTenant, session: SessionDep) -> JobOut:
     """Status, epoch of epochs, the last epoch's losses, an ETA, the error if it failed, the model once done."""
     job = find_job(session, tenant.id, job_id)
     return job_out(job, _model_id(session, job.id))
@@ -89,7 +90,7 @@ def get_job(job_id: str, tenant: CurrentTenant, session: SessionDep) -> JobOut:
 
 @router.post("/{job_id}/cancel", response_model=JobOut,
              responses={**ERROR_RESPONSES, 409: {"description": "The job already finished"}}, summary="Cancel")
-def cancel_job(job_id: str, tenant: CurrentTenant, session: SessionDep) -> JobOut:
+def cancel_job(job_id: JobId, tenant: CurrentTenant, session: SessionDep) -> JobOut:
     """Cancel a queued job, or stop a running one (its worker stops within an epoch and keeps no model)."""
     job = find_job(session, tenant.id, job_id)
     if not queue.cancel(session, job.id):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
@@ -15,6 +15,7 @@ from app.models import Model
 from app.sampling import json_safe
 from app.schemas import ModelOut
 
+ModelId = Annotated[str, Path(description="A model id (a succeeded job's model_id).")]
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
 
@@ -47,7 +48,7 @@ def list_models(
 
 
 @router.get("/{model_id}", response_model=ModelOut, responses=ERROR_RESPONSES, summary="A model and its report")
-def get_model(model_id: str, tenant: CurrentTenant, session: SessionDep) -> ModelOut:
+def get_model(model_id: ModelId, tenant: CurrentTenant, session: SessionDep) -> ModelOut:
     """Model metadata, the schema it was trained on, and its quality and privacy report on the holdout."""
     return model_out(find_model(session, tenant.id, model_id))
 
@@ -55,7 +56,7 @@ def get_model(model_id: str, tenant: CurrentTenant, session: SessionDep) -> Mode
 @router.get("/{model_id}/sample", response_class=StreamingResponse, responses=SAMPLE_RESPONSES,
             summary="Synthetic rows from a model", description=SAMPLE_DESCRIPTION)
 def sample_model(
-    model_id: str,
+    model_id: ModelId,
     request: Request,
     tenant: CurrentTenant,
     session: SessionDep,
