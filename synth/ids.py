@@ -62,27 +62,30 @@ def generate_ids(spec: IdSpec, start: int, n: int, total: int, seed: int) -> np.
         values = [spec.low + (mult * int(i) + shift) % modulus for i in rows]
         return np.array(values, dtype=np.int64 if spec.low + modulus < 2**63 else object)
     rng = np.random.default_rng([seed, start])
-    out = np.empty(n, dtype=object)
     templates = spec.templates or ["a"]
     chosen = rng.integers(len(templates), size=n)
-    for i in range(n):
-        out[i] = spec.prefix + _fill(templates[chosen[i]], start + i, rng)
-    return out
+    out = np.empty(n, dtype=object)
+    counters = np.arange(start, start + n)
+    for t in np.unique(chosen):
+        rows = np.flatnonzero(chosen == t)
+        out[rows] = _fill(templates[t], counters[rows], rng)
+    return out if not spec.prefix else np.array([spec.prefix + v for v in out], dtype=object)
 
 
-def _fill(template: str, counter: int, rng: np.random.Generator) -> str:
-    chars = list(template)
-    digit_pos = [k for k, ch in enumerate(chars) if ch == "9"]
-    # The row counter goes into the trailing digit slots (keeps keys distinct), the rest is random.
-    counter_digits = str(counter)[::-1]
-    for slot, k in enumerate(reversed(digit_pos)):
-        chars[k] = counter_digits[slot] if slot < len(counter_digits) else _DIGITS[rng.integers(10)]
-    for k, ch in enumerate(chars):
-        if ch == "a":
-            chars[k] = _LOWER[rng.integers(26)]
-        elif ch == "A":
-            chars[k] = _UPPER[rng.integers(26)]
-    return "".join(chars)
+def _fill(template: str, counters: np.ndarray, rng: np.random.Generator) -> list[str]:
+    """One key per counter, vectorised over rows: a (rows, len) array of characters joined per row."""
+    chars = np.array(list(template), dtype="<U1")[None, :].repeat(len(counters), 0)
+    for cls, alphabet in (("a", _LOWER), ("A", _UPPER), ("9", _DIGITS)):
+        cols = np.flatnonzero(chars[0] == cls)
+        if len(cols):
+            chars[:, cols] = alphabet[rng.integers(len(alphabet), size=(len(counters), len(cols)))]
+    # The row counter goes into the trailing digit slots, so keys of one template differ.
+    digit_cols = np.flatnonzero(np.array(list(template)) == "9")[::-1]
+    value = counters.copy()
+    for col in digit_cols[: len(str(int(counters.max())))]:
+        chars[:, col] = _DIGITS[value % 10]
+        value //= 10
+    return chars.view(f"<U{len(template)}")[:, 0].tolist() if len(template) else [""] * len(counters)
 
 
 def _next_prime(n: int) -> int:
