@@ -1,0 +1,131 @@
+"""Helpers shared by the runner and both benchmark children (standard library only)."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+GIB = 1024**3
+
+# The hyperparameters both sides train with (CTGAN's defaults, which the engine also takes).
+HYPER = {
+    "batch_size": 500,
+    "pac": 10,
+    "embedding_dim": 128,
+    "generator_dim": (256, 256),
+    "discriminator_dim": (256, 256),
+    "generator_lr": 2e-4,
+    "discriminator_lr": 2e-4,
+    "generator_decay": 1e-6,
+    "discriminator_decay": 1e-6,
+    "discriminator_steps": 1,
+}
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident set size of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def current_rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
+
+
+class PhaseTimer:
+    """Wall seconds spent inside chosen methods of a class, counted once however they nest."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._depth = 0
+
+    @property
+    def total(self) -> float:
+        return sum(self.seconds.values())
+
+    def timed_subclass(self, cls: type, methods: tuple[str, ...] = ("fit", "transform")) -> type:
+        timer = self
+
+        def make(name: str, original):
+            @functools.wraps(original)
+            def wrapped(obj, *args, **kwargs):
+                timer._depth += 1
+                start = time.perf_counter()
+                try:
+                    return original(obj, *args, **kwargs)
+                finally:
+                    timer._depth -= 1
+                    if timer._depth == 0:
+                        timer.seconds[name] = timer.seconds.get(name, 0.0) + time.perf_counter() - start
+
+            return wrapped
+
+        attrs = {m: make(m, getattr(cls, m)) for m in methods if hasattr(cls, m)}
+        return type(cls.__name__, (cls,), attrs)
+
+
+def child_args(description: str) -> argparse.Namespace:
+    """The command line both children take from the runner."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--mode", choices=("main", "memory", "budget"), default="main")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--sample-rows", type=int, default=100_000)
+    p.add_argument("--max-rows", type=int, default=0, help="seeded subset of the table (smoke runs)")
+    p.add_argument("--memory-rows", type=int, default=1_000_000)
+    p.add_argument("--budget-seconds", type=float, default=600.0)
+    p.add_argument("--budget-epochs", type=int, default=300)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="torch threads; 0 = one per core")
+    p.add_argument("--work-dir", required=True, help="where to write synthetic rows and result.json")
+    return p.parse_args()
+
+
+def emit(args: argparse.Namespace, result: dict) -> None:
+    """Write the child's figures to work-dir/result.json and print them as the last stdout line."""
+    result.setdefault("peak_rss_bytes", peak_rss_bytes())
+    text = json.dumps(result, default=_jsonable)
+    Path(args.work_dir, "result.json").write_text(text)
+    print("@@BENCH@@ " + text, flush=True)
+
+
+def _jsonable(obj):
+    if hasattr(obj, "item"):
+        return obj.item()
+    if isinstance(obj, (set, tuple)):
+        return list(obj)
+    return str(obj)
+
+
+def runtime_info() -> dict:
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "executable": sys.executable,
+    }
+
+
+def set_threads(threads: int) -> None:
+    """The same torch thread count on both sides, and torch's one-time lazy imports done before any timing
+    (the first optimiser construction imports torch._dynamo, about two seconds, on both sides alike)."""
+    import torch
+
+    torch.set_num_threads(threads or os.cpu_count() or 1)
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+
+
+def rate(rows: int, seconds: float) -> float | None:
+    return rows / seconds if seconds > 0 else None

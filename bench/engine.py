@@ -1,0 +1,469 @@
+"""The engine benchmark: ours against ctgan, same machine, same run, same data and hyperparameters.
+
+    .venv/bin/python -m bench.engine --datasets adult,credit_default,king_county --epochs 10 --write
+
+Each side runs in its own subprocess, one after another and never both at once: ours under this
+interpreter (bench/ours.py), the peer under .venv-bench (bench/peer_ctgan.py, made by bench/setup_peer.sh).
+Both sides' synthetic rows are scored here with our own report code (synth.quality). Raw figures go to
+bench/out/<stamp>.json; --write puts the figures table into BENCHMARKS.md between its markers.
+See bench/README.md for what each figure means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import common, datasets
+
+REPO = datasets.REPO
+OUT = REPO / "bench" / "out"
+BENCHMARKS = REPO / "BENCHMARKS.md"
+START, END = "<!-- bench:figures:start -->", "<!-- bench:figures:end -->"
+
+# What the engine has to show (ours / peer unless said).
+TARGETS = {
+    "preprocess_speedup": 10.0,
+    "train_speedup": 3.0,
+    "sample_speedup": 2.5,
+    "fraction_of_bare": 0.80,
+    "memory_bytes": 2 * common.GIB,
+    "budget_overall": 0.92,
+}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.engine", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--datasets", default="adult,credit_default,king_county",
+                   help=f"comma-separated, from {sorted(datasets.DATASETS)}")
+    p.add_argument("--epochs", type=int, default=10, help="training epochs, the same for both sides")
+    p.add_argument("--sample-rows", type=int, default=100_000, help="rows sampled for the sampling rate")
+    p.add_argument("--max-rows", type=int, default=0,
+                   help="seeded subset of each table (smoke runs only; 0 = whole tables)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="torch threads on both sides; 0 = one per core")
+    p.add_argument("--skip-peer", action="store_true", help="measure ours only")
+    p.add_argument("--skip-memory", action="store_true", help="skip the 1M-row peak memory run")
+    p.add_argument("--memory-rows", type=int, default=1_000_000)
+    p.add_argument("--memory-dataset", default="adult")
+    p.add_argument("--peer-memory", action="store_true", help="also measure ctgan's peak memory (slow)")
+    p.add_argument("--budget-seconds", type=float, default=600.0,
+                   help="time-budget quality run of ours on Adult (max_seconds); 0 skips it")
+    p.add_argument("--budget-epochs", type=int, default=300, help="epoch cap of the time-budget run")
+    p.add_argument("--peer-python", default=str(REPO / ".venv-bench" / "bin" / "python"))
+    p.add_argument("--timeout", type=float, default=4 * 3600, help="seconds allowed to each subprocess")
+    p.add_argument("--smoke", action="store_true", help="label the written figures as a smoke run")
+    p.add_argument("--write", action="store_true", help="rewrite the figures section of BENCHMARKS.md")
+    p.add_argument("--from-json", help="render a saved bench/out/*.json (with --write, into BENCHMARKS.md), "
+                   "running nothing")
+    return p.parse_args(argv)
+
+
+# ---- running the children ----------------------------------------------------------------------------
+def run_child(side: str, mode: str, dataset: str, args: argparse.Namespace, log_dir: Path) -> dict:
+    """One subprocess for one side and mode; its result.json, or {"error": ...}."""
+    python = sys.executable if side == "ours" else args.peer_python
+    module = "bench.ours" if side == "ours" else "bench.peer_ctgan"
+    if side != "ours" and not Path(python).exists():
+        return {"error": f"no peer interpreter at {python}: run bench/setup_peer.sh"}
+    work = Path(tempfile.mkdtemp(prefix=f"{side}-{mode}-{dataset}-", dir=log_dir))
+    cmd = [python, "-m", module, "--mode", mode, "--dataset", dataset, "--epochs", str(args.epochs),
+           "--sample-rows", str(args.sample_rows), "--max-rows", str(args.max_rows),
+           "--memory-rows", str(args.memory_rows), "--budget-seconds", str(args.budget_seconds),
+           "--budget-epochs", str(args.budget_epochs), "--seed", str(args.seed),
+           "--threads", str(args.threads), "--work-dir", str(work)]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONHASHSEED": "0"}
+    print(f"[bench] {side:5s} {mode:6s} {dataset} ...", flush=True)
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=args.timeout)
+        rc, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
+    except subprocess.TimeoutExpired as exc:
+        rc, stdout, stderr = "timeout", _text(exc.stdout), _text(exc.stderr)
+    wall = time.perf_counter() - start
+    (work / "stdout.log").write_text(stdout)
+    (work / "stderr.log").write_text(stderr)
+    result_file = work / "result.json"
+    if rc != 0 or not result_file.exists():
+        tail = (stderr or stdout).strip().splitlines()[-15:]
+        print(f"[bench] {side} {mode} {dataset} failed ({rc}) after {wall:.0f}s:\n  " + "\n  ".join(tail),
+              flush=True)
+        return {"error": f"exit {rc}", "stderr_tail": tail, "wall_seconds": wall, "work_dir": str(work)}
+    result = json.loads(result_file.read_text())
+    result.update(wall_seconds=wall, work_dir=str(work))
+    print(f"[bench] {side:5s} {mode:6s} {dataset} done in {wall:.0f}s", flush=True)
+    return result
+
+
+def _text(data) -> str:
+    return data.decode(errors="replace") if isinstance(data, bytes) else (data or "")
+
+
+def score(dataset: str, result: dict, args: argparse.Namespace) -> dict | None:
+    """Our quality report on the side's synthetic rows against the same 70/30 split it trained on."""
+    if "error" in result or not result.get("work_dir"):
+        return None
+    path = Path(result["work_dir"]) / "synthetic.csv"
+    if not path.exists():
+        return {"error": "no synthetic.csv"}
+    import pandas as pd
+
+    from synth.quality import report
+
+    whole = datasets.load(dataset, max_rows=args.max_rows, seed=args.seed)
+    train, holdout = datasets.split(whole, seed=args.seed)
+    synthetic = pd.read_csv(path)
+    start = time.perf_counter()
+    try:
+        target = datasets.resolve(dataset).target
+        rep = report(train, synthetic, holdout=holdout, target=target, seed=args.seed)
+    except Exception as exc:  # one failed score must not lose the run's other figures
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    return {**summarise(rep), "score_seconds": time.perf_counter() - start}
+
+
+def summarise(rep: dict) -> dict:
+    pairs = rep.get("column_pair_trends") or {}
+    privacy = rep.get("privacy") or {}
+    tstr = rep.get("tstr") or {}
+    return {
+        "overall": rep.get("overall"),
+        "overall_all_pairs": rep.get("overall_all_pairs"),
+        "shapes": (rep.get("column_shapes") or {}).get("score"),
+        "pairs_strong": pairs.get("strong"),
+        "pairs_all": pairs.get("all"),
+        "strong_pairs": pairs.get("strong_pairs"),
+        "pairs": pairs.get("pairs"),
+        "detection_auc": (rep.get("detection") or {}).get("auc"),
+        "tstr_metric": tstr.get("metric"),
+        "tstr_synthetic": tstr.get("synthetic"),
+        "tstr_real": tstr.get("real"),
+        "dcr_share": privacy.get("dcr_share"),
+        "exact_copy_rate": privacy.get("exact_copy_rate"),
+        "excluded_columns": rep.get("excluded_columns"),
+        "notes": rep.get("notes"),
+    }
+
+
+# ---- the machine -------------------------------------------------------------------------------------
+def machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "memory_bytes": mem, "os": platform.platform(),
+            "python": platform.python_version(), "loadavg_start": _loadavg()}
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["cuda"] = torch.cuda.is_available()
+    except ImportError:
+        pass
+    return info
+
+
+def _loadavg() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+# ---- the whole run -----------------------------------------------------------------------------------
+def run(args: argparse.Namespace) -> dict:
+    names = [datasets.resolve(n.strip()).name for n in args.datasets.split(",") if n.strip()]
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    log_dir = OUT / stamp
+    log_dir.mkdir(parents=True, exist_ok=True)
+    record = {
+        "command": command_line(),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "settings": {k: v for k, v in vars(args).items() if k not in ("write", "from_json")},
+        "hyper": {k: list(v) if isinstance(v, tuple) else v for k, v in common.HYPER.items()},
+        "datasets": {},
+    }
+    for name in names:
+        entry = {"ours": run_child("ours", "main", name, args, log_dir)}
+        if not args.skip_peer:
+            entry["ctgan"] = run_child("ctgan", "main", name, args, log_dir)
+        for side in ("ours", "ctgan"):
+            if side in entry:
+                entry[f"quality_{side}"] = score(name, entry[side], args)
+        record["datasets"][name] = entry
+        _save(record, log_dir)
+    if not args.skip_memory:
+        record["memory"] = {"ours": run_child("ours", "memory", args.memory_dataset, args, log_dir)}
+        if args.peer_memory and not args.skip_peer:
+            record["memory"]["ctgan"] = run_child("ctgan", "memory", args.memory_dataset, args, log_dir)
+        _save(record, log_dir)
+    if args.budget_seconds > 0:
+        budget = run_child("ours", "budget", "adult", args, log_dir)
+        record["budget"] = {"ours": budget, "quality": score("adult", budget, args)}
+    record["machine"]["loadavg_end"] = _loadavg()
+    path = _save(record, log_dir)
+    print(f"[bench] raw figures: {path.relative_to(REPO)}", flush=True)
+    return record
+
+
+def _save(record: dict, log_dir: Path) -> Path:
+    path = log_dir.with_suffix(".json")
+    path.write_text(json.dumps(record, indent=1, default=str))
+    return path
+
+
+def command_line() -> str:
+    exe = Path(sys.executable)
+    if exe.is_relative_to(REPO):
+        exe = exe.relative_to(REPO)
+    return shlex.join([str(exe), "-m", "bench.engine", *sys.argv[1:]])
+
+
+# ---- the figures -------------------------------------------------------------------------------------
+def _get(d, *path):
+    for key in path:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(key)
+    return d
+
+
+def _ratio(a, b):
+    return a / b if isinstance(a, int | float) and isinstance(b, int | float) and b > 0 else None
+
+
+def _f(x, digits=3):
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def _n(x):
+    """A rate: whole numbers with thousands separators, three significant figures below 100."""
+    if x is None:
+        return "–"
+    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
+
+
+def _x(r):
+    return "–" if r is None else f"{r:.1f}x"
+
+
+def _ok(value, passed) -> str:
+    return f"{value} {'✅' if passed else '❌'}" if passed is not None else value
+
+
+def ratios(record: dict) -> dict:
+    """Per dataset: the ours/peer ratios and whether each meets its target."""
+    out = {}
+    for name, e in record["datasets"].items():
+        o, p = e.get("ours", {}), e.get("ctgan", {})
+        qo, qp = e.get("quality_ours") or {}, e.get("quality_ctgan") or {}
+        r = {
+            "preprocess": _ratio(_get(p, "preprocess", "seconds"), _get(o, "preprocess", "seconds")),
+            "train": _ratio(_get(o, "train", "rows_per_s"), _get(p, "train", "rows_per_s")),
+            "sample": _ratio(_get(o, "sample", "rows_per_s"), _get(p, "sample", "rows_per_s")),
+            "fraction_of_bare": _get(o, "sample", "fraction_of_bare"),
+            "overall_delta": (qo["overall"] - qp["overall"]) if isinstance(qo.get("overall"), float)
+            and isinstance(qp.get("overall"), float) else None,
+        }
+        r["pass"] = {
+            "preprocess": None if r["preprocess"] is None
+            else r["preprocess"] >= TARGETS["preprocess_speedup"],
+            "train": None if r["train"] is None else r["train"] >= TARGETS["train_speedup"],
+            "sample": None if r["sample"] is None else r["sample"] >= TARGETS["sample_speedup"],
+            "fraction_of_bare": None if r["fraction_of_bare"] is None
+            else r["fraction_of_bare"] >= TARGETS["fraction_of_bare"],
+            "quality": None if r["overall_delta"] is None else r["overall_delta"] > 0,
+        }
+        out[name] = r
+    return out
+
+
+def render(record: dict) -> str:
+    s = record["settings"]
+    m = record["machine"]
+    peer_torch = next((e["ctgan"].get("torch") for e in record["datasets"].values()
+                       if isinstance(e.get("ctgan"), dict) and e["ctgan"].get("torch")), None)
+    peer_version = next((e["ctgan"].get("version") for e in record["datasets"].values()
+                         if isinstance(e.get("ctgan"), dict) and e["ctgan"].get("version")), None)
+    smoke = s.get("smoke") or s.get("max_rows") or s.get("epochs", 0) < 5
+    lines = []
+    if smoke:
+        lines += ["> **SMOKE RUN** — tiny settings, to check that the benchmark works end to end, on a",
+                  "> shared and busy development machine. These are not the engine's figures: do not quote",
+                  "> them.", ""]
+    mem = m.get("memory_bytes")
+    lines += [
+        f"- **Command:** `{record['command']}`",
+        f"- **Date:** {record['date']}",
+        f"- **Machine:** {m.get('cpu')}, {m.get('cores')} cores"
+        + (f", {mem / common.GIB:.0f} GiB RAM" if mem else "")
+        + f", load average {m.get('loadavg_start')} at start, {m.get('loadavg_end')} at end; {m.get('os')}",
+        f"- **Software:** Python {m.get('python')}, torch {m.get('torch')} (ours)"
+        + (f", ctgan {peer_version} on torch {peer_torch} (peer, own venv)" if peer_version else ""),
+        f"- **Settings:** {s['epochs']} epochs on both sides, batch {common.HYPER['batch_size']}, "
+        f"pac {common.HYPER['pac']}, generator and discriminator 256-256, embedding "
+        f"{common.HYPER['embedding_dim']}, Adam 2e-4 (betas 0.5, 0.9, decay 1e-6), seed {s['seed']}, "
+        f"torch threads {s['threads'] or m.get('cores')}; sampling {s['sample_rows']:,} rows"
+        + (f"; tables cut to {s['max_rows']:,} rows" if s.get("max_rows") else ""),
+        "",
+    ]
+    rs = ratios(record)
+
+    lines += ["### Speed (ours / ctgan)", "",
+              "| dataset | rows | preprocessing s: ours · ctgan · speed-up"
+              " | training rows/s: ours · ctgan · ratio | sampling rows/s: ours · ctgan · ratio"
+              " | ours / bare forward |",
+              "|---|---|---|---|---|---|"]
+    for name, e in record["datasets"].items():
+        o, p, r = e.get("ours", {}), e.get("ctgan", {}), rs[name]
+        rows = _get(o, "preprocess", "rows_in_table") or _get(p, "preprocess", "rows_in_table")
+        lines.append(f"| {name} | {rows:,} | " if rows else f"| {name} | – | ")
+        lines[-1] += " | ".join([
+            f"{_f(_get(o, 'preprocess', 'seconds'), 2)} · {_f(_get(p, 'preprocess', 'seconds'), 2)} · "
+            + _ok(_x(r["preprocess"]), r["pass"]["preprocess"]),
+            f"{_n(_get(o, 'train', 'rows_per_s'))} · {_n(_get(p, 'train', 'rows_per_s'))} · "
+            + _ok(_x(r["train"]), r["pass"]["train"]),
+            f"{_n(_get(o, 'sample', 'rows_per_s'))} · {_n(_get(p, 'sample', 'rows_per_s'))} · "
+            + _ok(_x(r["sample"]), r["pass"]["sample"]),
+            _ok("–" if r["fraction_of_bare"] is None else f"{r['fraction_of_bare']:.0%}",
+                r["pass"]["fraction_of_bare"]),
+        ]) + " |"
+    lines += [""] + details(record) + [""]
+    lines += [f"Targets: preprocessing ≥ {TARGETS['preprocess_speedup']:.0f}x, training ≥ "
+              f"{TARGETS['train_speedup']:.0f}x, sampling ≥ {TARGETS['sample_speedup']}x and ≥ "
+              f"{TARGETS['fraction_of_bare']:.0%} of our bare generator forward pass.", ""]
+
+    lines += [f"### Quality at equal epochs ({s['epochs']}), scored by `synth.quality.report` for both sides",
+              "", "Train on 70% (seeded split), sample as many rows, score against the 30% holdout.", "",
+              "| dataset | side | overall | shapes | pairs strong (n) | pairs all | overall all pairs"
+              " | detection AUC | TSTR (real) | DCR share | exact copies |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, e in record["datasets"].items():
+        for side in ("ours", "ctgan"):
+            q = e.get(f"quality_{side}")
+            if side not in e:
+                continue
+            if not q or "error" in q:
+                why = (q or {}).get("error") or (e[side] or {}).get("error") or "no synthetic rows"
+                lines.append(f"| {name} | {side} | failed: {why} |" + " |" * 8)
+                continue
+            passed = rs[name]["pass"]["quality"] if side == "ours" else None
+            metric = {"macro_f1": "F1", "r2": "R²"}.get(q.get("tstr_metric"), q.get("tstr_metric") or "")
+            lines.append(" | ".join([
+                f"| {name}", side, _ok(_f(q["overall"]), passed), _f(q["shapes"]),
+                f"{_f(q['pairs_strong'])} ({q.get('strong_pairs')})", _f(q["pairs_all"]),
+                _f(q["overall_all_pairs"]), _f(q["detection_auc"]),
+                f"{metric} {_f(q['tstr_synthetic'])} ({_f(q['tstr_real'])})",
+                _f(q["dcr_share"], 2), _f(q["exact_copy_rate"], 4)]) + " |")
+    lines += ["", "Target: ours above ctgan on every dataset (overall, strong-pair convention).", ""]
+
+    mem = record.get("memory")
+    if mem:
+        lines += [f"### Peak memory, {s['memory_rows']:,} rows of {s['memory_dataset']} (resampled with "
+                  "replacement, seed 0), 1 epoch", "",
+                  "| side | peak RSS | RSS before fit (data loaded) | fit s |", "|---|---|---|---|"]
+        for side, res in mem.items():
+            if "error" in res:
+                lines.append(f"| {side} | failed: {res['error']} | | |")
+                continue
+            peak = res.get("peak_rss_bytes")
+            passed = peak < TARGETS["memory_bytes"] if side == "ours" and peak else None
+            lines.append(f"| {side} | {_ok(f'{peak / common.GIB:.2f} GiB', passed)} | "
+                         f"{res.get('rss_before_fit_bytes', 0) / common.GIB:.2f} GiB | "
+                         f"{_f(res.get('fit_seconds'), 1)} |")
+        lines += ["", "Target: ours under 2 GiB.", ""]
+
+    budget = record.get("budget")
+    if budget:
+        b, q = budget.get("ours") or {}, budget.get("quality") or {}
+        lines += [f"### Time-budget quality (ours, Adult, max_seconds={s['budget_seconds']:.0f})", ""]
+        if "error" in b:
+            lines.append(f"Failed: {b['error']}")
+        else:
+            bb = b.get("budget", {})
+            overall = q.get("overall")
+            passed = None if overall is None else overall >= TARGETS["budget_overall"]
+            lines += [f"{bb.get('epochs_done')} epochs in {_f(bb.get('fit_seconds'), 0)} s (cap "
+                      f"{bb.get('epochs_requested')}); overall {_ok(_f(overall), passed)} (shapes "
+                      f"{_f(q.get('shapes'))}, strong pairs {_f(q.get('pairs_strong'))}, all pairs "
+                      f"{_f(q.get('pairs_all'))}), detection AUC {_f(q.get('detection_auc'))}, TSTR "
+                      f"{_f(q.get('tstr_synthetic'))} (real {_f(q.get('tstr_real'))}), DCR share "
+                      f"{_f(q.get('dcr_share'), 2)}, exact copies {_f(q.get('exact_copy_rate'), 4)}."]
+        lines += ["", f"Target: overall ≥ {TARGETS['budget_overall']}.", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def details(record: dict) -> list[str]:
+    """One line per dataset: what the table above does not show."""
+    out = []
+    for name, e in record["datasets"].items():
+        o, p = e.get("ours") or {}, e.get("ctgan") or {}
+        bits = []
+        for side, res in (("ours", o), ("ctgan", p)):
+            if "error" in res:
+                tail = " / ".join(res.get("stderr_tail", [])[-2:])
+                bits.append(f"{side} failed ({res['error']}): {tail}"[:300])
+        if _get(p, "train", "dropped_rows_numeric_nulls"):
+            bits.append(f"ctgan trained on {_get(p, 'train', 'rows'):,} of {_get(p, 'train', 'rows_in_split'):,}"
+                        " training rows (it refuses nulls in numeric columns) and preprocessed "
+                        f"{_get(p, 'preprocess', 'rows'):,} of {_get(p, 'preprocess', 'rows_in_table'):,}")
+        if _get(o, "train", "loop_rows_per_s"):
+            bits.append(f"ours: training loop alone {_n(_get(o, 'train', 'loop_rows_per_s'))} rows/s, "
+                        f"fit {_f(_get(o, 'train', 'fit_seconds'), 1)} s of which preprocessing "
+                        f"{_f(_get(o, 'train', 'preprocess_seconds_in_fit'), 2)} s")
+        if _get(p, "train", "fit_seconds"):
+            bits.append(f"ctgan: fit {_f(_get(p, 'train', 'fit_seconds'), 1)} s of which preprocessing "
+                        f"{_f(_get(p, 'train', 'preprocess_seconds_in_fit'), 2)} s")
+        bare = _get(o, "sample", "bare_forward")
+        if isinstance(bare, dict) and bare.get("rows_per_s"):
+            bits.append(f"ours: bare generator {_n(bare['rows_per_s'])} rows/s in batches of {bare['batch']:,}")
+        if bits:
+            out.append(f"- {name}: " + "; ".join(bits) + ".")
+    return out
+
+
+def write_benchmarks(record: dict) -> None:
+    body = render(record)
+    block = f"{START}\n{body}{END}"
+    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else f"# Benchmarks\n\n{START}\n{END}\n"
+    if START in text and END in text:
+        text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, count=1, flags=re.S)
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    BENCHMARKS.write_text(text)
+    print(f"[bench] wrote the figures into {BENCHMARKS.relative_to(REPO)}", flush=True)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    record = json.loads(Path(args.from_json).read_text()) if args.from_json else run(args)
+    print(render(record))
+    if args.write:
+        write_benchmarks(record)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""Our side of the benchmark: the synth engine, run under the project's .venv.
+
+Invoked by bench/engine.py as `.venv/bin/python -m bench.ours --mode main --dataset adult --epochs 5
+--work-dir DIR`, in its own process so that its memory figures are its own; prints its figures as one JSON
+line and writes DIR/result.json and DIR/synthetic.csv. Modes:
+  main    preprocessing on the whole table, training on the 70% split, sampling and bare generator rates,
+          synthetic rows (as many as the split's training rows) for the quality score;
+  memory  one epoch on the table resampled with replacement to --memory-rows rows: peak RSS;
+  budget  training on the 70% split under max_seconds=--budget-seconds, then synthetic rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import time
+import warnings
+
+from bench import common, datasets
+
+
+def main() -> None:
+    args = common.child_args(__doc__)
+    warnings.filterwarnings("ignore")
+    common.set_threads(args.threads)
+    import torch
+
+    import synth.synthesizer as engine
+    from synth import Synthesizer, infer_schema
+    from synth.transformer import DataTransformer
+
+    result = {"side": "ours", "mode": args.mode, "dataset": args.dataset, **common.runtime_info()}
+
+    if args.mode == "memory":
+        base = datasets.load(args.dataset)
+        df = datasets.resample(base, args.memory_rows, seed=args.seed)
+        del base
+        result.update(rows=len(df), epochs=1, rss_before_fit_bytes=common.current_rss_bytes(),
+                      peak_rss_before_fit_bytes=common.peak_rss_bytes())
+        model, applied = make_model(Synthesizer, epochs=1, seed=args.seed)
+        start = time.perf_counter()
+        model.fit(df)
+        result.update(fit_seconds=time.perf_counter() - start, hyper=applied)
+        common.emit(args, result)
+        return
+
+    whole = datasets.load(args.dataset, max_rows=args.max_rows, seed=args.seed)
+    train, holdout = datasets.split(whole, seed=args.seed)
+
+    if args.mode == "budget":
+        model, applied = make_model(Synthesizer, epochs=args.budget_epochs, seed=args.seed)
+        epochs_done = []
+        start = time.perf_counter()
+        model.fit(train, on_epoch=lambda info: epochs_done.append(info.epoch) and None,
+                  max_seconds=args.budget_seconds)
+        fit_s = time.perf_counter() - start
+        result["budget"] = {"rows": len(train), "max_seconds": args.budget_seconds, "fit_seconds": fit_s,
+                            "epochs_requested": args.budget_epochs, "epochs_done": len(epochs_done),
+                            "hyper": applied}
+        write_synthetic(model, len(train), args)
+        result["synthetic_rows"] = len(train)
+        common.emit(args, result)
+        return
+
+    # 1. preprocessing: schema inference + fit of the data transformer + transform of the whole table
+    warm = whole.head(1_000)  # untimed warm-up, as for the peer
+    with contextlib.suppress(Exception):
+        DataTransformer(infer_schema(warm), max_modes=10, seed=args.seed).fit(warm).transform(warm)
+    start = time.perf_counter()
+    schema = infer_schema(whole)
+    schema_s = time.perf_counter() - start
+    transformer = DataTransformer(schema, max_modes=10, seed=args.seed).fit(whole)
+    fit_s = time.perf_counter() - start - schema_s
+    scalars, codes = transformer.transform(whole)
+    pre_s = time.perf_counter() - start
+    result["preprocess"] = {"rows": len(whole), "rows_in_table": len(whole), "seconds": pre_s,
+                            "schema_seconds": schema_s, "fit_seconds": fit_s,
+                            "transform_seconds": pre_s - schema_s - fit_s,
+                            "width": int(transformer.output_dim),
+                            "stored": f"float32 {scalars.shape} + int32 codes {codes.shape}",
+                            "kinds": schema.kinds()}
+    del scalars, codes, transformer
+
+    # 2. training on the 70% split, timed apart from the preprocessing that fit() does inside
+    timer = common.PhaseTimer()
+    engine.DataTransformer = timer.timed_subclass(DataTransformer)
+    if hasattr(engine, "infer_schema"):
+        engine.infer_schema = timed_function(timer, "infer_schema", engine.infer_schema)
+    model, applied = make_model(Synthesizer, epochs=args.epochs, seed=args.seed)
+    loop = []  # the engine's own seconds of training loop at each epoch's end (EpochInfo.elapsed)
+    start = time.perf_counter()
+    model.fit(train, on_epoch=lambda info: loop.append(info.elapsed) and None)
+    fit_total = time.perf_counter() - start
+    train_s = fit_total - timer.total
+    result["train"] = {"rows": len(train), "rows_in_split": len(train), "epochs": args.epochs,
+                       "fit_seconds": fit_total, "preprocess_seconds_in_fit": timer.total,
+                       "seconds": train_s, "rows_per_s": common.rate(len(train) * args.epochs, train_s),
+                       "loop_seconds": loop[-1] if loop else None,
+                       "loop_rows_per_s": common.rate(len(train) * len(loop), loop[-1]) if loop else None,
+                       "hyper": applied}
+
+    # 3. sampling throughput after a warm-up, and the bare generator forward pass for the same rows
+    model.sample(min(5_000, args.sample_rows), seed=args.seed + 1)
+    start = time.perf_counter()
+    sampled = model.sample(args.sample_rows, seed=args.seed + 2)
+    sample_s = time.perf_counter() - start
+    bare = bare_forward(model, args.sample_rows, torch, batch=getattr(engine, "GEN_BATCH", None))
+    sample_rate = common.rate(len(sampled), sample_s)
+    result["sample"] = {"rows": len(sampled), "seconds": sample_s, "rows_per_s": sample_rate,
+                        "bare_forward": bare}
+    if bare.get("rows_per_s"):
+        result["sample"]["fraction_of_bare"] = sample_rate / bare["rows_per_s"]
+    del sampled
+
+    # 4. synthetic rows for the quality score
+    write_synthetic(model, len(train), args)
+    result["synthetic_rows"] = len(train)
+    common.emit(args, result)
+
+
+def make_model(cls, epochs: int, seed: int):
+    """The engine with the shared hyperparameters; returns the knobs it took (it should take them all)."""
+    wanted = {**common.HYPER, "epochs": epochs, "seed": seed, "device": "cpu"}
+    params = inspect.signature(cls).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    applied = {k: v for k, v in wanted.items() if takes_any or k in params}
+    missing = sorted(set(wanted) - set(applied))
+    if missing:
+        print(f"warning: the engine takes no {missing}; its defaults apply", flush=True)
+    return cls(**applied), {"applied": applied, "missing": missing}
+
+
+def timed_function(timer: common.PhaseTimer, name: str, fn):
+    def wrapped(*a, **k):
+        start = time.perf_counter()
+        try:
+            return fn(*a, **k)
+        finally:
+            timer.seconds[name] = timer.seconds.get(name, 0.0) + time.perf_counter() - start
+    return wrapped
+
+
+def bare_forward(model, rows: int, torch, batch: int | None = None) -> dict:
+    """Rows/s of the generator network alone (eval, inference mode), its input made once, in the batch size
+    that sampling uses (synth.synthesizer.GEN_BATCH).
+
+    This is the ceiling for sampling: sampling adds conditional vectors, noise, activation and decoding.
+    """
+    gen = getattr(model, "_generator", None)
+    if gen is None:
+        gen = getattr(model, "generator", None)
+    if gen is None:
+        return {"error": "no generator attribute found on the model"}
+    batch = int(batch or common.HYPER["batch_size"])
+    first = next(m for m in gen.modules() if isinstance(m, torch.nn.Linear))
+    device = next(gen.parameters()).device
+    x = torch.randn(batch, first.in_features, device=device)
+    was_training = gen.training
+    gen.eval()
+    try:
+        with torch.inference_mode():
+            for _ in range(3):
+                gen(x)
+            steps = -(-rows // batch)
+            start = time.perf_counter()
+            for _ in range(steps):
+                gen(x)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            seconds = time.perf_counter() - start
+    finally:
+        gen.train(was_training)
+    return {"rows": steps * batch, "batch": batch, "seconds": seconds, "rows_per_s": steps * batch / seconds}
+
+
+def write_synthetic(model, n: int, args) -> None:
+    model.sample(n, seed=args.seed).to_csv(f"{args.work_dir}/synthetic.csv", index=False)
+
+
+if __name__ == "__main__":
+    main()
