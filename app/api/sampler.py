@@ -42,7 +42,11 @@ def stream_sample(request: Request, model: Model, n: int, seed: int | None, fmt:
         raise APIError(422, "invalid_request", f"n: at most {settings.max_sample_rows} rows per request "
                        "(SYNTHD_MAX_SAMPLE_ROWS); ask several times with different seeds for more")
     conditions = parse_conditions(list(request.query_params.multi_items()), model.schema)
-    synthesizer = cache.get(model.id, model.blob_key)
+    try:
+        synthesizer = cache.get(model.id, model.blob_key)
+    except Exception as exc:  # a missing blob or an artifact this engine version cannot read
+        raise APIError(500, "model_unavailable", f"model {model.id} could not be loaded "
+                       f"({type(exc).__name__}: {exc}); retrain it with POST /v1/jobs") from exc
     chunks = synthesizer.sample_batches(n, chunk_rows=settings.sample_chunk_rows, seed=seed,
                                         conditions=conditions or None)
     first = next(chunks)  # engine errors (a value the column never takes) surface here, before any byte is sent
