@@ -22,13 +22,13 @@ _FALSE = {"false", "f", "no", "n", "0"}
 
 @dataclass
 class Plan:
-    discrete: list[tuple[int, int]] = field(default_factory=list)  # (block, code)
-    forced: dict[str, object] = field(default_factory=dict)  # value set after decoding (rare categories)
-    ranges: list[tuple[str, float, float]] = field(default_factory=list)  # (column, low, high), inclusive
+    """How to meet the conditions: categorical blocks to steer the generator to and filter on, and the
+    checks on decoded rows (ranges, and values of columns derived from another)."""
 
-    @property
-    def empty(self) -> bool:
-        return not (self.discrete or self.ranges)
+    discrete: list[tuple[int, list[int]]] = field(default_factory=list)  # (block, accepted codes)
+    equals: list[tuple[str, object]] = field(default_factory=list)  # (column, value) checked after decoding
+    forced: dict[str, object] = field(default_factory=dict)  # rare categories: set on rows of the "other" slot
+    ranges: list[tuple[str, float, float]] = field(default_factory=list)  # (column, low, high), inclusive
 
 
 def plan_conditions(conditions: dict | None, schema: Schema, transformer: DataTransformer) -> Plan:
@@ -42,25 +42,33 @@ def plan_conditions(conditions: dict | None, schema: Schema, transformer: DataTr
         if spec.kind == "constant":
             continue  # checked below, after decoding every row holds the constant anyway
         block = transformer.block_of(name)
-        kind, index = transformer.blocks[block]
-        if kind == "discrete":
-            enc = transformer.discrete[index]
-            if isinstance(wanted, dict):
-                if spec.numeric:  # a numeric column with few values: a range over them
-                    low, high = _range(name, wanted, spec)
-                    plan.ranges.append((name, low, high))
-                    continue
-                raise SynthError(f"column {name!r} is {spec.kind}: condition it on one value, not a range")
-            value = _match_category(name, wanted, enc.categories + enc.rare, spec.kind)
-            if value in enc.rare:
-                plan.discrete.append((block, len(enc.categories)))
-                plan.forced[name] = value
-            else:
-                plan.discrete.append((block, enc.categories.index(value)))
-        else:
+        if block is not None and transformer.blocks[block][0] == "continuous":
             low, high = _range(name, wanted, spec)
             plan.ranges.append((name, low, high))
+            continue
+        if isinstance(wanted, dict):
+            if not spec.numeric:
+                raise SynthError(f"column {name!r} is {spec.kind}: condition it on one value, not a range")
+            low, high = _range(name, wanted, spec)
+            plan.ranges.append((name, low, high))
+            steer = transformer.source_values(name, lambda v, lo=low, hi=high: v is not None and lo <= v <= hi)
+        else:
+            value = _match_category(name, wanted, _values_of(transformer, name), spec.kind)
+            if block is not None and value in transformer.discrete[transformer.blocks[block][1]].rare:
+                plan.forced[name] = value  # its rows are steered to the "other" slot, then given the value
+            else:
+                plan.equals.append((name, value))
+            steer = transformer.source_values(name, lambda v, value=value: v == value)
+        plan.discrete.append(steer)
     return plan
+
+
+def _values_of(transformer: DataTransformer, name: str) -> list:
+    for d in transformer.derived:
+        if d.name == name:
+            return list(dict.fromkeys(d.values))
+    enc = transformer.discrete[transformer.blocks[transformer.block_of(name)][1]]
+    return enc.categories + enc.rare
 
 
 def _range(name: str, wanted, spec) -> tuple[float, float]:

@@ -305,7 +305,7 @@ class Synthesizer:
         rng = np.random.default_rng(seed)
         sampler = self._sampling_sampler()
         bias = self._bias_tensor(layout)
-        cond_plan = self._cond_for_plan(plan, sampler)
+        steer = self._steering(plan)
         produced = generated = 0
         forcing = False
         while produced < n:
@@ -313,8 +313,11 @@ class Synthesizer:
             batch = min(GEN_BATCH, max(MIN_GEN_BATCH, n - produced))
             with torch.inference_mode():
                 self._generator.eval()
-                if cond_plan is not None:
-                    cond = cond_plan.expand(batch, -1)
+                if steer is not None:
+                    block, accepted = steer
+                    j = torch.full((batch,), self.transformer.discrete_blocks().index(block), device=self.device)
+                    c = torch.from_numpy(self._draw_codes(block, accepted, batch, rng)).to(self.device)
+                    cond = sampler.one_hot(j, c.long())
                 else:
                     drawn = sampler.sample_condition(batch, gen, true_frequency=True)
                     cond = drawn[0] if drawn else None
@@ -322,16 +325,20 @@ class Synthesizer:
                 scalars, codes = self._decode_raw(raw, layout, gen, bias)
             generated += batch
             keep = np.ones(batch, dtype=bool)
-            for block, code in plan.discrete:
+            for block, accepted in plan.discrete:
                 if forcing:
-                    codes[:, block] = code
-                keep &= codes[:, block] == code
-            frame = self._frame(scalars[keep], codes[keep], rng, plan)
-            if plan.ranges:
+                    codes[:, block] = self._draw_codes(block, accepted, batch, rng)
+                keep &= np.isin(codes[:, block], accepted)
+            frame = self._frame(scalars[keep], codes[keep], rng)
+            for name, value in plan.forced.items():
+                frame[name] = category_column(self.schema[name], np.full(len(frame), value, dtype=object))
+            if plan.ranges or plan.equals:
                 mask = np.ones(len(frame), dtype=bool)
                 for name, low, high in plan.ranges:
                     x = numeric_values(frame[name], self.schema[name])
                     mask &= (x >= low) & (x <= high)
+                for name, value in plan.equals:
+                    mask &= (frame[name].astype(object) == value).to_numpy()
                 frame = frame[mask].reset_index(drop=True)
             frame = self._with_ids(frame.iloc[: n - produced], start=produced, total=n, seed=seed)
             produced += len(frame)
@@ -345,12 +352,12 @@ class Synthesizer:
         budget = max(50 * n, 200_000)
         if generated < budget:
             return False
-        if plan.ranges:
+        if plan.ranges or plan.equals:
             rate = produced / generated
             if rate == 0 or (n - produced) / rate > 20 * budget:
-                names = ", ".join(name for name, _, _ in plan.ranges)
-                raise SynthError(f"the model almost never generates rows meeting the range condition on {names} "
-                                 f"together with the other conditions ({produced} of {generated} rows); widen it")
+                names = ", ".join([name for name, _, _ in plan.ranges] + [name for name, _ in plan.equals])
+                raise SynthError(f"the model almost never generates rows meeting the conditions on {names} "
+                                 f"({produced} of {generated} rows met them); relax them")
         return True  # categorical conditions that the generator rarely meets are set directly
 
     def _sampling_sampler(self) -> ConditionalSampler:
@@ -365,20 +372,20 @@ class Synthesizer:
             sampler.true_logits = sampler._block_matrix(np.asarray(freqs, dtype=np.float64))
         return sampler
 
-    def _cond_for_plan(self, plan: Plan, sampler: ConditionalSampler) -> torch.Tensor | None:
-        """One conditional vector for every row: the rarest categorical condition, which the generator
-        was trained to honour; the other conditions are met by rejection."""
+    def _steering(self, plan: Plan) -> tuple[int, list[int]] | None:
+        """The categorical condition that the conditional vector carries: the rarest, which rejection
+        alone would meet least often; the others are met by rejection."""
         if not plan.discrete:
             return None
-        cond_blocks = self.transformer.discrete_blocks()
+        return min(plan.discrete, key=lambda item: self._frequencies(item[0])[item[1]].sum())
 
-        def frequency(item):
-            block, code = item
-            return self.transformer.discrete[self.transformer.blocks[block][1]].frequencies[code]
+    def _frequencies(self, block: int) -> np.ndarray:
+        return np.asarray(self.transformer.discrete[self.transformer.blocks[block][1]].frequencies)
 
-        block, code = min(plan.discrete, key=frequency)
-        j = torch.tensor([cond_blocks.index(block)], device=self.device)
-        return sampler.one_hot(j, torch.tensor([code], device=self.device))
+    def _draw_codes(self, block: int, accepted: list[int], n: int, rng: np.random.Generator) -> np.ndarray:
+        """Codes among `accepted`, by their real frequencies."""
+        p = self._frequencies(block)[accepted]
+        return np.asarray(accepted)[rng.choice(len(accepted), n, p=p / p.sum())].astype(np.int32)
 
     def _bias_tensor(self, layout: BlockLayout) -> torch.Tensor:
         bias = torch.zeros(layout.n_blocks, layout.max_width, device=self.device)
@@ -399,8 +406,7 @@ class Synthesizer:
         scalars = torch.tanh(raw[:, : layout.n_scalars])
         return scalars.cpu().numpy(), codes.to(torch.int32).cpu().numpy()
 
-    def _frame(self, scalars: np.ndarray, codes: np.ndarray, rng: np.random.Generator,
-               plan: Plan) -> pd.DataFrame:
+    def _frame(self, scalars: np.ndarray, codes: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
         """Decoded rows with every column but the IDs, which depend on the row's final position."""
         decoded = self.transformer.inverse(scalars, codes, rng)
         n = len(scalars)
@@ -416,10 +422,7 @@ class Synthesizer:
             elif spec.numeric and not spec.discrete:
                 columns[spec.name] = numeric_column(spec, decoded[spec.name])
             else:
-                values = decoded[spec.name]
-                if spec.name in plan.forced:
-                    values = np.full(n, plan.forced[spec.name], dtype=object)
-                columns[spec.name] = category_column(spec, values)
+                columns[spec.name] = category_column(spec, decoded[spec.name])
         return pd.DataFrame(columns, index=pd.RangeIndex(n))
 
     def _with_ids(self, frame: pd.DataFrame, start: int, total: int, seed: int) -> pd.DataFrame:

@@ -7,6 +7,9 @@ Every modelled column becomes one one-hot *block*; continuous columns also get o
 - categorical, boolean and numeric columns with few distinct values: the block is the category (plus a
   null category). Categories beyond `max_categories` share one "other" slot and are drawn back by their
   frequency, so a block's width, and so memory, stays bounded however many categories a column has.
+- a categorical column that is a function of another one (a code and its label, say education and
+  education-num) is not modelled at all: it is derived from its source when decoding, so the pair
+  keeps its exact relation instead of the GAN having to learn it.
 Rows are stored compactly (a code per block, a float per scalar) and expanded to one-hot per batch.
 The generator's output vector is laid out as [scalars | block 0 | block 1 | ...].
 """
@@ -22,6 +25,7 @@ from synth.gmm import Mixture, fit_mixture
 from synth.schema import ColumnSpec, Schema, to_seconds
 
 QUANTILES = 257  # points of each continuous column's real quantile function kept for calibration
+MIN_ROWS_PER_SOURCE_VALUE = 10  # a dependency seen on fewer rows per value is likely chance
 
 
 @dataclass
@@ -58,6 +62,21 @@ class DiscreteEncoder:
         return len(self.categories) + int(bool(self.rare))
 
 
+@dataclass
+class DerivedColumn:
+    name: str
+    source: str
+    source_values: list  # JSON values (None for null); the column's value is values[i] where source is source_values[i]
+    values: list
+
+    def derive(self, source: np.ndarray) -> np.ndarray:
+        table = np.empty(len(self.values) + 1, dtype=object)
+        table[:-1] = self.values
+        table[-1] = None
+        index = pd.Index(self.source_values, dtype=object).get_indexer(pd.Series(source, dtype=object))
+        return table[index]  # -1 (a value never seen with the source) picks the trailing None
+
+
 class DataTransformer:
     def __init__(self, schema: Schema, max_modes: int = 10, max_categories: int = 100,
                  gmm_sample: int = 10_000, seed: int = 0):
@@ -69,13 +88,16 @@ class DataTransformer:
         self.continuous: list[ContinuousEncoder] = []
         self.discrete: list[DiscreteEncoder] = []
         self.blocks: list[tuple[str, int]] = []  # (kind "continuous"|"discrete", index in its list)
+        self.derived: list[DerivedColumn] = []  # in decoding order: a source comes before what it determines
 
     # ---- fitting ---------------------------------------------------------------------------------
     def fit(self, df: pd.DataFrame) -> DataTransformer:
         rng = np.random.default_rng(self.seed)
         self.continuous, self.discrete, self.blocks = [], [], []
+        self.derived = find_derived(df, [s for s in self.schema.columns if _is_discrete(s)])
+        derived = {d.name for d in self.derived}
         for spec in self.schema.columns:
-            if spec.kind in ("constant", "id"):
+            if spec.kind in ("constant", "id") or spec.name in derived:
                 continue
             if spec.numeric and not spec.discrete:
                 self.blocks.append(("continuous", len(self.continuous)))
@@ -143,6 +165,24 @@ class DataTransformer:
                 return b
         return None
 
+    def source_values(self, name: str, keep) -> tuple[int, list[int]]:
+        """For a condition `keep(value)` on a categorical column, modelled or derived: the modelled
+        block it rests on and the codes of that block whose rows can satisfy it."""
+        derived = {d.name: d for d in self.derived}
+        wanted = None
+        while name in derived:  # walk up to the modelled source, carrying the set of accepted values
+            d = derived[name]
+            hits = [sv for sv, v in zip(d.source_values, d.values, strict=True)
+                    if (keep(v) if wanted is None else v in wanted)]
+            wanted, name = hits, d.source
+        block = self.block_of(name)
+        enc = self._encoder(block)
+        accept = (lambda v: keep(v)) if wanted is None else (lambda v: v in wanted)
+        codes = [k for k, v in enumerate(enc.categories) if accept(v)]
+        if any(accept(v) for v in enc.rare):
+            codes.append(len(enc.categories))
+        return block, codes
+
     def _encoder(self, b: int) -> ContinuousEncoder | DiscreteEncoder:
         kind, i = self.blocks[b]
         return self.continuous[i] if kind == "continuous" else self.discrete[i]
@@ -175,6 +215,8 @@ class DataTransformer:
             else:
                 enc = self.discrete[i]
                 out[enc.name] = decode_discrete(enc, codes[:, b], rng)
+        for d in self.derived:
+            out[d.name] = d.derive(out[d.source])
         return out
 
     # ---- persistence -----------------------------------------------------------------------------
@@ -185,6 +227,7 @@ class DataTransformer:
             "continuous": [asdict(e) for e in self.continuous],
             "discrete": [asdict(e) for e in self.discrete],
             "blocks": [list(b) for b in self.blocks],
+            "derived": [asdict(d) for d in self.derived],
         }
 
     @classmethod
@@ -193,7 +236,62 @@ class DataTransformer:
         t.continuous = [ContinuousEncoder(**e) for e in data["continuous"]]
         t.discrete = [DiscreteEncoder(**e) for e in data["discrete"]]
         t.blocks = [(k, i) for k, i in data["blocks"]]
+        t.derived = [DerivedColumn(**d) for d in data.get("derived", [])]
         return t
+
+
+def _is_discrete(spec: ColumnSpec) -> bool:
+    return spec.kind in ("categorical", "boolean") or (spec.numeric and spec.discrete)
+
+
+def find_derived(df: pd.DataFrame, specs: list[ColumnSpec]) -> list[DerivedColumn]:
+    """Categorical columns that are an exact function of another categorical column.
+
+    A source must have at least as many values as the column it determines (ties: the earlier column
+    is the source), so that no two columns derive from each other; it must also be seen on enough rows
+    per value that the dependency is not chance."""
+    if len(specs) < 2:
+        return []
+    codes, counts = {}, {}
+    for spec in specs:
+        c, uniques = pd.factorize(df[spec.name], use_na_sentinel=False)
+        codes[spec.name], counts[spec.name] = c.astype(np.int64), len(uniques)
+    position = {spec.name: k for k, spec in enumerate(specs)}
+    found: dict[str, str] = {}
+    for target in specs:
+        b = target.name
+        for source in specs:
+            a = source.name
+            if a == b or a in found or (counts[a], -position[a]) <= (counts[b], -position[b]):
+                continue
+            if len(df) < MIN_ROWS_PER_SOURCE_VALUE * counts[a] or counts[b] < 2:
+                continue
+            pairs = np.unique(codes[a] * counts[b] + codes[b])
+            if len(pairs) == counts[a]:
+                found[b] = a
+                break
+    # A derived column may itself be a source; decode sources first.
+    order, seen = [], set()
+
+    def visit(name):
+        if name in found and name not in seen:
+            visit(found[name])
+            seen.add(name)
+            order.append(name)
+
+    for name in found:
+        visit(name)
+    derived = []
+    for b in order:
+        a = found[b]
+        table = df[[a, b]].drop_duplicates(subset=[a])
+        derived.append(DerivedColumn(name=b, source=a, source_values=[_null_to_none(v) for v in table[a]],
+                                     values=[_null_to_none(v) for v in table[b]]))
+    return derived
+
+
+def _null_to_none(v):
+    return None if pd.isna(v) else json_value(v)
 
 
 def numeric_values(series: pd.Series, spec: ColumnSpec) -> np.ndarray:

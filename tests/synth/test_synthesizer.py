@@ -194,3 +194,12 @@ def test_bad_tables_and_unfitted_models_raise():
         Synthesizer(epochs=1).fit(pd.DataFrame({"a": [1.0, 2.0, 3.0]}))
     with pytest.raises(SynthError, match="not trained"):
         Synthesizer().sample(5)
+
+
+def test_conditions_on_a_derived_column_steer_its_source(adult_model):
+    assert ("education-num", "education") in [(d.name, d.source) for d in adult_model.transformer.derived]
+    rows = adult_model.sample(300, seed=1, conditions={"education-num": {"min": 14}})
+    assert (rows["education-num"] >= 14).all()
+    assert set(rows["education"]) <= {" Masters", " Doctorate", " Prof-school"}
+    pairs = adult_model.sample(3000, seed=2)[["education", "education-num"]].drop_duplicates()
+    assert pairs["education"].is_unique  # the exact relation of the real table

@@ -62,3 +62,20 @@ def test_high_cardinality_column_has_bounded_width():
     assert all(same)
     rare = {v for v in df["c"] if v not in frequent}
     assert {v for v in out["c"] if v not in frequent} <= rare
+
+
+def test_a_column_determined_by_another_is_derived_not_modelled():
+    rng = np.random.default_rng(0)
+    level = rng.choice(["low", "mid", "high"], 600)
+    df = pd.DataFrame({"level": level, "rank": pd.Series(level).map({"low": 1, "mid": 2, "high": 3}),
+                       "noise": rng.choice(["a", "b"], 600)})
+    schema = infer_schema(df)
+    t = DataTransformer(schema, seed=0).fit(df)
+    assert [(d.name, d.source) for d in t.derived] == [("rank", "level")]
+    assert [t._encoder(b).name for b in range(len(t.blocks))] == ["level", "noise"]
+    scalars, codes = t.transform(df)
+    out = t.inverse(scalars, codes, np.random.default_rng(0))
+    assert list(out["rank"]) == list(df["rank"])
+    # Chance dependencies on too few rows per value are not taken: here every value is unique.
+    small = pd.DataFrame({"a": [f"x{i}" for i in range(40)], "b": ["p", "q"] * 20})
+    assert DataTransformer(infer_schema(small, overrides={"a": "categorical"}), seed=0).fit(small).derived == []
