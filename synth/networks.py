@@ -65,38 +65,86 @@ def gradient_penalty(disc: Discriminator, real: torch.Tensor, fake: torch.Tensor
 
 
 class BlockLayout:
-    """Index tensors that view the flat one-hot part of a row as (blocks, max width), padded."""
+    """Index tensors that view the flat one-hot part of a row as blocks, padded to a common width.
+
+    Blocks are bucketed by width (the next power of two), so a 2-wide block is not padded to the
+    width of a 40-category one: each bucket is one (batch, blocks, width) view and one softmax."""
 
     def __init__(self, n_scalars: int, widths: list[int], device: torch.device):
         self.n_scalars = n_scalars
         self.n_blocks = len(widths)
         self.max_width = max(widths) if widths else 1
-        flat, mask, unpad = [], [], []
-        pos = n_scalars
-        for b, w in enumerate(widths):
-            flat += list(range(pos, pos + w)) + [0] * (self.max_width - w)
-            mask += [True] * w + [False] * (self.max_width - w)
-            unpad += [b * self.max_width + k for k in range(w)]
-            pos += w
-        self.gather = torch.tensor(flat, dtype=torch.long, device=device)
-        self.pad = ~torch.tensor(mask, dtype=torch.bool, device=device).reshape(self.n_blocks, self.max_width)
-        self.unpad = torch.tensor(unpad, dtype=torch.long, device=device)
         self.widths = torch.tensor(widths, dtype=torch.long, device=device)
-        self.offsets = torch.tensor([n_scalars + sum(widths[:b]) for b in range(len(widths))],
-                                    dtype=torch.long, device=device)
+        starts = [n_scalars + sum(widths[:b]) for b in range(len(widths))]
+        self.offsets = torch.tensor(starts, dtype=torch.long, device=device)
+        buckets: dict[int, list[int]] = {}
+        for b, w in enumerate(widths):
+            buckets.setdefault(1 << max(w - 1, 0).bit_length(), []).append(b)
+        self.groups = []  # (gather index, pad mask, width, blocks)
+        position: dict[int, int] = {}  # one-hot position -> index in the concatenated padded buckets
+        order, base = [], 0
+        for width, blocks in sorted(buckets.items()):
+            flat, mask = [], []
+            for k, b in enumerate(blocks):
+                for i in range(width):
+                    flat.append(starts[b] + i if i < widths[b] else 0)
+                    mask.append(i < widths[b])
+                    if i < widths[b]:
+                        position[starts[b] + i] = base + k * width + i
+            self.groups.append((torch.tensor(flat, dtype=torch.long, device=device),
+                                ~torch.tensor(mask, device=device).reshape(len(blocks), width), width, blocks))
+            order += blocks
+            base += len(blocks) * width
+        self.unpad = torch.tensor([position[p] for p in sorted(position)], dtype=torch.long, device=device)
+        # Codes come out bucket by bucket; this puts them back in block order.
+        self.block_order = torch.tensor([order.index(b) for b in range(len(widths))], dtype=torch.long,
+                                        device=device)
+        full, pad = [], []
+        for b, w in enumerate(widths):
+            full += [starts[b] + i if i < w else 0 for i in range(self.max_width)]
+            pad += [i >= w for i in range(self.max_width)]
+        self.full_gather = torch.tensor(full, dtype=torch.long, device=device)
+        self.pad = torch.tensor(pad, device=device).reshape(self.n_blocks, self.max_width)
+
+    def _bucket(self, raw: torch.Tensor, group) -> torch.Tensor:
+        gather, pad, width, blocks = group
+        x = raw.index_select(1, gather).reshape(raw.shape[0], len(blocks), width)
+        return x.masked_fill(pad, float("-inf"))
 
     def blocks(self, raw: torch.Tensor) -> torch.Tensor:
-        """(batch, blocks, max width) logits with -inf in the padding."""
-        x = raw.index_select(1, self.gather).reshape(raw.shape[0], self.n_blocks, self.max_width)
+        """(batch, blocks, max width) logits with -inf in the padding (for the rare whole-table views)."""
+        x = raw.index_select(1, self.full_gather).reshape(raw.shape[0], self.n_blocks, self.max_width)
         return x.masked_fill(self.pad, float("-inf"))
+
+    def block_logits(self, raw: torch.Tensor, block: torch.Tensor) -> torch.Tensor:
+        """(batch, max width) logits of one block per row, -inf in the padding."""
+        steps = torch.arange(self.max_width, device=raw.device)
+        index = (self.offsets[block][:, None] + steps[None, :]).clamp_(max=raw.shape[1] - 1)
+        return raw.gather(1, index).masked_fill(steps[None, :] >= self.widths[block][:, None], float("-inf"))
 
     def activate(self, raw: torch.Tensor, gen: torch.Generator, tau: float = 0.2) -> torch.Tensor:
         """tanh on the scalars, Gumbel-softmax on each block; same layout as `raw`."""
-        logits = self.blocks(raw)
-        u = torch.rand(logits.shape, generator=gen, device=raw.device).clamp_(1e-10, 1 - 1e-7)
-        soft = torch.softmax((logits - torch.log(-torch.log(u))) / tau, dim=2)
-        onehot = soft.reshape(raw.shape[0], -1).index_select(1, self.unpad)
+        parts = []
+        for group in self.groups:
+            logits = self._bucket(raw, group)
+            u = torch.rand(logits.shape, generator=gen, device=raw.device).clamp_(1e-10, 1 - 1e-7)
+            parts.append(torch.softmax((logits - torch.log(-torch.log(u))) / tau, dim=2).reshape(raw.shape[0], -1))
+        onehot = torch.cat(parts, dim=1).index_select(1, self.unpad)
         return torch.cat([torch.tanh(raw[:, : self.n_scalars]), onehot], dim=1)
+
+    def draw(self, raw: torch.Tensor, gen: torch.Generator, bias: torch.Tensor | None = None) -> torch.Tensor:
+        """(batch, blocks) codes, one category per block drawn from softmax(logits + bias); inverse CDF,
+        one uniform per block. `bias` is (blocks, max width)."""
+        codes = []
+        for group in self.groups:
+            logits = self._bucket(raw, group)
+            _, _, width, blocks = group
+            if bias is not None:  # (blocks, max width) -> this bucket's (blocks, width); padding is -inf anyway
+                logits = logits + torch.nn.functional.pad(bias[blocks], (0, max(0, width - self.max_width)))[:, :width]
+            cdf = torch.softmax(logits, dim=2).cumsum_(2)
+            u = torch.rand(cdf.shape[0], cdf.shape[1], 1, generator=gen, device=raw.device)
+            codes.append(torch.minimum((cdf < u).sum(2), self.widths[blocks] - 1))
+        return torch.cat(codes, dim=1).index_select(1, self.block_order)
 
     def expand(self, scalars: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """Compact rows (scalars, per-block codes) to the generator's layout, one-hot blocks."""

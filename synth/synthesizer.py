@@ -191,41 +191,50 @@ class Synthesizer:
         return z if cond is None else torch.cat([z, cond], dim=1)
 
     def _step(self, scalars, codes, layout: BlockLayout, sampler: ConditionalSampler, cond_block) -> torch.Tensor:
-        cfg, gen = self.config, self._gen
-        G, D = self._generator, self._discriminator
-        n = cfg.batch_size
+        """One critic update (or `discriminator_steps`) and one generator update. The last critic update
+        and the generator update share one generated batch, as in the DCGAN reference loop: the
+        generator runs forward once per step instead of twice."""
+        cfg = self.config
+        D = self._discriminator
         D.requires_grad_(True)
-        for _ in range(cfg.discriminator_steps):
-            drawn = sampler.sample_condition(n, gen)
-            cond, j, c = drawn if drawn else (None, None, None)
-            rows = sampler.sample_rows(j, c, n, gen)
-            real = layout.expand(scalars[rows], codes[rows])
-            with torch.no_grad():  # the critic's step needs no gradient through the generator
-                fake = layout.activate(G(self._noise(n, cond, gen)), gen)
-            if cond is not None:
-                real, fake = torch.cat([real, cond], 1), torch.cat([fake, cond], 1)
-            loss_d = D(fake).mean() - D(real).mean()
-            penalty = gradient_penalty(D, real, fake, gen)
-            self._opt_d.zero_grad(set_to_none=True)
-            (loss_d + penalty).backward()
-            self._opt_d.step()
+        for _ in range(cfg.discriminator_steps - 1):
+            with torch.no_grad():
+                real, fake, _, _, _ = self._batch(scalars, codes, layout, sampler)
+            self._critic_update(real, fake)
+        real, fake, raw, j, c = self._batch(scalars, codes, layout, sampler)
+        loss_d = self._critic_update(real, fake.detach())
 
-        D.requires_grad_(False)  # the generator's step needs gradients through D, not for it
-        drawn = sampler.sample_condition(n, gen)
-        cond, j, c = drawn if drawn else (None, None, None)
-        raw = G(self._noise(n, cond, gen))
-        fake = layout.activate(raw, gen)
-        if cond is not None:
-            fake = torch.cat([fake, cond], 1)
-            logits = layout.blocks(raw)[torch.arange(n, device=self.device), cond_block[j]]
-            cond_loss = torch.nn.functional.cross_entropy(logits, c)
+        D.requires_grad_(False)  # the generator's update needs gradients through D, not for it
+        if j is not None:
+            cond_loss = torch.nn.functional.cross_entropy(layout.block_logits(raw, cond_block[j]), c)
         else:
             cond_loss = torch.zeros((), device=self.device)
         loss_g = -D(fake).mean() + cond_loss
         self._opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self._opt_g.step()
-        return torch.stack([loss_g.detach(), (loss_d + penalty).detach(), cond_loss.detach()])
+        return torch.stack([loss_g.detach(), loss_d, cond_loss.detach()])
+
+    def _batch(self, scalars, codes, layout: BlockLayout, sampler: ConditionalSampler):
+        """Real rows and generated rows for one set of conditional vectors, each with its vector."""
+        n, gen = self.config.batch_size, self._gen
+        drawn = sampler.sample_condition(n, gen)
+        cond, j, c = drawn if drawn else (None, None, None)
+        rows = sampler.sample_rows(j, c, n, gen)
+        real = layout.expand(scalars[rows], codes[rows])
+        raw = self._generator(self._noise(n, cond, gen))
+        fake = layout.activate(raw, gen)
+        if cond is not None:
+            real, fake = torch.cat([real, cond], 1), torch.cat([fake, cond], 1)
+        return real, fake, raw, j, c
+
+    def _critic_update(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        D = self._discriminator
+        loss = D(fake).mean() - D(real).mean() + gradient_penalty(D, real, fake, self._gen)
+        self._opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        self._opt_d.step()
+        return loss.detach()
 
     def _restore_rng(self) -> None:
         if self._resume_state is None:
@@ -395,14 +404,8 @@ class Synthesizer:
 
     def _decode_raw(self, raw: torch.Tensor, layout: BlockLayout, gen: torch.Generator,
                     bias: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Raw generator output to (scalars, codes): tanh, and one category drawn per block from its
-        softmax (inverse CDF: one uniform per block, not one per category as Gumbel-max would need)."""
-        logits = layout.blocks(raw)
-        if bias is not None:
-            logits = logits + bias
-        cdf = torch.softmax(logits, dim=2).cumsum_(2)
-        u = torch.rand(cdf.shape[0], cdf.shape[1], 1, generator=gen, device=raw.device)
-        codes = torch.minimum((cdf < u).sum(2), layout.widths - 1)
+        """Raw generator output to (scalars, codes): tanh, and one category drawn per block."""
+        codes = layout.draw(raw, gen, bias)
         scalars = torch.tanh(raw[:, : layout.n_scalars])
         return scalars.cpu().numpy(), codes.to(torch.int32).cpu().numpy()
 
