@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from synth.schema import ColumnSpec
+from synth.transformer import Coded
 
 _DAY, _MINUTE = 86_400, 60
 
@@ -42,8 +44,18 @@ def datetime_resolution(seconds: np.ndarray) -> int:
     return 1
 
 
-def category_column(spec: ColumnSpec, values: np.ndarray) -> pd.Series:
-    return _as_dtype(values, spec.dtype)
+def category_column(spec: ColumnSpec, coded: Coded) -> pd.Series:
+    dictionary = coded.dictionary
+    if spec.dtype in ("str", "string"):
+        # Arrow's take builds the string column in C: ten times faster than from Python objects.
+        texts = pa.array([None if v is None else str(v) for v in dictionary], type=pa.large_string())
+        dtype = pd.StringDtype("pyarrow", na_value=np.nan if spec.dtype == "str" else pd.NA)
+        return texts.take(pa.array(coded.codes)).to_pandas(types_mapper={pa.large_string(): dtype}.get)
+    if None not in dictionary and spec.dtype in ("int64", "int32", "float64", "float32", "bool"):
+        return pd.Series(np.asarray(dictionary, dtype=spec.dtype)[coded.codes])
+    table = np.empty(len(dictionary), dtype=object)
+    table[:] = dictionary
+    return _as_dtype(table[coded.codes], spec.dtype)
 
 
 def _as_dtype(values: np.ndarray, dtype: str) -> pd.Series:

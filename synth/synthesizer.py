@@ -28,7 +28,7 @@ from synth.networks import BlockLayout, Discriminator, Generator, gradient_penal
 from synth.output import category_column, datetime_resolution, numeric_column
 from synth.sampler import ConditionalSampler
 from synth.schema import Schema, check_frame, infer_schema
-from synth.transformer import DataTransformer, numeric_values
+from synth.transformer import Coded, DataTransformer, numeric_values
 
 GEN_BATCH = 10_000  # rows per generator call when sampling; chunking for the caller is separate
 MIN_GEN_BATCH = 256
@@ -340,7 +340,7 @@ class Synthesizer:
                 keep &= np.isin(codes[:, block], accepted)
             frame = self._frame(scalars[keep], codes[keep], rng)
             for name, value in plan.forced.items():
-                frame[name] = category_column(self.schema[name], np.full(len(frame), value, dtype=object))
+                frame[name] = category_column(self.schema[name], Coded(np.zeros(len(frame), np.int64), [value]))
             if plan.ranges or plan.equals:
                 mask = np.ones(len(frame), dtype=bool)
                 for name, low, high in plan.ranges:
@@ -418,10 +418,8 @@ class Synthesizer:
             if spec.kind == "id":
                 continue
             if spec.kind == "constant":
-                values = np.full(n, spec.extra.get("value"), dtype=object)
-                if spec.null_rate:
-                    values[rng.random(n) < spec.null_rate] = None
-                columns[spec.name] = category_column(spec, values)
+                codes = (rng.random(n) < spec.null_rate).astype(np.int64)  # 1: null, at the real rate
+                columns[spec.name] = category_column(spec, Coded(codes, [spec.extra.get("value"), None]))
             elif spec.numeric and not spec.discrete:
                 columns[spec.name] = numeric_column(spec, decoded[spec.name])
             else:

@@ -63,18 +63,27 @@ class DiscreteEncoder:
 
 
 @dataclass
+class Coded:
+    """A decoded categorical column kept as codes into its dictionary, so that building the output
+    column costs one vectorised take rather than a Python object per cell."""
+
+    codes: np.ndarray  # int64 index into dictionary
+    dictionary: list  # JSON values; None is null
+
+
+@dataclass
 class DerivedColumn:
     name: str
     source: str
     source_values: list  # JSON values (None for null); the column's value is values[i] where source is source_values[i]
     values: list
 
-    def derive(self, source: np.ndarray) -> np.ndarray:
-        table = np.empty(len(self.values) + 1, dtype=object)
-        table[:-1] = self.values
-        table[-1] = None
-        index = pd.Index(self.source_values, dtype=object).get_indexer(pd.Series(source, dtype=object))
-        return table[index]  # -1 (a value never seen with the source) picks the trailing None
+    def derive(self, source: Coded) -> Coded:
+        dictionary = list(dict.fromkeys(self.values)) + [None]
+        position = np.array([dictionary.index(v) for v in self.values] + [len(dictionary) - 1])
+        # For each source dictionary entry, its row in source_values; -1 (never seen) picks the final None.
+        row = pd.Index(self.source_values, dtype=object).get_indexer(pd.Series(source.dictionary, dtype=object))
+        return Coded(position[row][source.codes], dictionary)
 
 
 class DataTransformer:
@@ -206,7 +215,8 @@ class DataTransformer:
 
     # ---- inverse ---------------------------------------------------------------------------------
     def inverse(self, scalars: np.ndarray, codes: np.ndarray, rng: np.random.Generator) -> dict[str, object]:
-        """Decoded columns (numpy arrays, datetimes as seconds) for every modelled column."""
+        """Decoded columns for every modelled or derived column: float arrays for continuous ones
+        (datetimes as seconds), `Coded` for categorical ones."""
         out: dict[str, object] = {}
         for b, (kind, i) in enumerate(self.blocks):
             if kind == "continuous":
@@ -344,16 +354,13 @@ def encode_discrete(enc: DiscreteEncoder, series: pd.Series) -> np.ndarray:
     return codes
 
 
-def decode_discrete(enc: DiscreteEncoder, codes: np.ndarray, rng) -> np.ndarray:
-    table = np.empty(len(enc.categories) + 1, dtype=object)
-    table[: len(enc.categories)] = enc.categories
-    values = table[codes]
-    other = codes == len(enc.categories)
-    if other.any():
-        rare = np.empty(len(enc.rare), dtype=object)
-        rare[:] = enc.rare
-        values[other] = rare[rng.choice(len(rare), int(other.sum()), p=enc.rare_frequencies)]
-    return values
+def decode_discrete(enc: DiscreteEncoder, codes: np.ndarray, rng) -> Coded:
+    codes = codes.astype(np.int64)
+    k = len(enc.categories)
+    other = codes == k
+    if other.any():  # the "other" slot: a rare category, drawn by its frequency
+        codes[other] = k + rng.choice(len(enc.rare), int(other.sum()), p=enc.rare_frequencies)
+    return Coded(codes, enc.categories + enc.rare)
 
 
 def json_value(v):
