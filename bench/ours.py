@@ -157,14 +157,16 @@ def bare_forward(model, rows: int, torch, batch: int | None = None) -> dict:
     x = torch.randn(batch, first.in_features, device=device)
     was_training = gen.training
     gen.eval()
+    # The forward pass exactly as sampling runs it (Synthesizer.generate: eval, no grad, its precision).
+    forward = getattr(model, "generate", gen)
     try:
         with torch.inference_mode():
             for _ in range(3):
-                gen(x)
+                forward(x)
             steps = -(-rows // batch)
             start = time.perf_counter()
             for _ in range(steps):
-                gen(x)
+                forward(x)
             if device.type == "cuda":
                 torch.cuda.synchronize()
             seconds = time.perf_counter() - start

@@ -90,9 +90,9 @@ def _read(path, stem: str, kind: str) -> tuple[dict, dict]:
     return spec, load_file(str(weights_file), device="cpu")
 
 
-def _rebuild(cls, spec: dict, device: str):
+def _rebuild(cls, spec: dict, device: str, sample_precision: str = "auto"):
     cfg = dict(spec["config"])
-    model = cls(device=device, column_kinds=spec["column_kinds"], **cfg)
+    model = cls(device=device, column_kinds=spec["column_kinds"], sample_precision=sample_precision, **cfg)
     model.schema = Schema.from_dict(spec["schema"])
     model.transformer = DataTransformer.from_dict(spec["transformer"], model.schema)
     model.ids = [IdSpec(**s) for s in spec["ids"]]
@@ -108,9 +108,9 @@ def _sub(tensors: dict, prefix: str, device) -> dict:
     return {k[len(prefix) + 1:]: v.to(device) for k, v in tensors.items() if k.startswith(prefix + ".")}
 
 
-def load_model(cls, path, device: str = "auto"):
+def load_model(cls, path, device: str = "auto", sample_precision: str = "auto"):
     spec, tensors = _read(path, "model", MODEL_KIND)
-    model = _rebuild(cls, spec, device)
+    model = _rebuild(cls, spec, device, sample_precision)
     model._generator.load_state_dict(_sub(tensors, "generator", model.device))
     model._generator.eval()
     model._discriminator = model._opt_g = model._opt_d = None  # a saved model samples; it does not train

@@ -39,37 +39,41 @@ class ConditionalSampler:
         self.rows_by_cat = torch.from_numpy(np.concatenate(rows_by_cat).astype(np.int64)).to(device)
         self.row_start = torch.from_numpy(np.concatenate(row_start).astype(np.int64)).to(device)
         self.count = torch.from_numpy(counts_all).to(device)
-        # Per block, the category distribution for training (log-frequency) and the true one.
-        train_p = np.log1p(counts_all) if log_frequency else counts_all.copy()
-        true_p = counts_all.copy()
-        self.train_logits = self._block_matrix(train_p)
-        self.true_logits = self._block_matrix(true_p)
+        self.block_of = torch.from_numpy(np.repeat(np.arange(len(self.widths)), self.widths)).to(device)
+        # The condition distributions, flat over (block, category) pairs: a block uniformly, then its
+        # category by log-frequency (training) or by true frequency (sampling); one draw is one search.
+        self.train_cdf = self._cdf(np.log1p(counts_all) if log_frequency else counts_all)
+        self.true_cdf = self._cdf(counts_all)
 
-    def _block_matrix(self, p: np.ndarray) -> torch.Tensor:
-        """(n_cond_blocks, max_width) log-probabilities, -inf in the padding."""
-        w = max(self.widths)
-        out = np.full((len(self.widths), w), -np.inf)
-        start = 0
-        for j, width in enumerate(self.widths):
-            block = p[start:start + width]
-            with np.errstate(divide="ignore"):
-                out[j, :width] = np.log(block / block.sum())
+    def set_true_frequencies(self, frequencies: np.ndarray) -> None:
+        self.true_cdf = self._cdf(np.asarray(frequencies, dtype=np.float64))
+
+    def _cdf(self, weights: np.ndarray) -> torch.Tensor:
+        p, start = np.empty_like(weights), 0
+        for width in self.widths:
+            block = weights[start:start + width]
+            p[start:start + width] = block / block.sum() / len(self.widths)
             start += width
-        return torch.tensor(out, dtype=torch.float32, device=self.device)
+        return torch.from_numpy(np.cumsum(p)).to(self.device)
 
     def sample_condition(self, n: int, gen: torch.Generator, true_frequency: bool = False):
-        """(cond one-hot (n, cond_dim), block index j (n,), category c (n,)) or None without categoricals."""
+        """(block index j (n,), category c (n,)) or None without categoricals."""
         if not self.cond_blocks:
             return None
-        j = torch.randint(len(self.widths), (n,), generator=gen, device=self.device)
-        logits = (self.true_logits if true_frequency else self.train_logits)[j]
-        c = _categorical(logits, gen)
-        return self.one_hot(j, c), j, c
+        cdf = self.true_cdf if true_frequency else self.train_cdf
+        u = torch.rand(n, generator=gen, device=self.device, dtype=torch.float64) * cdf[-1]
+        g = torch.searchsorted(cdf, u, right=True).clamp_(max=self.cond_dim - 1)
+        j = self.block_of[g]
+        return j, g - self.block_start[j]
 
-    def one_hot(self, j: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        cond = torch.zeros(len(j), self.cond_dim, device=self.device)
-        cond[torch.arange(len(j), device=self.device), self.block_start[j] + c] = 1.0
-        return cond
+    def generator_input(self, noise_dim: int, j: torch.Tensor | None, c: torch.Tensor | None, n: int,
+                        gen: torch.Generator) -> torch.Tensor:
+        """[noise | conditional one-hot] written into one tensor (no concatenation copy)."""
+        x = torch.zeros(n, noise_dim + self.cond_dim, device=self.device)
+        x[:, :noise_dim].normal_(generator=gen)
+        if j is not None:
+            x[torch.arange(n, device=self.device), noise_dim + self.block_start[j] + c] = 1.0
+        return x
 
     def sample_rows(self, j: torch.Tensor | None, c: torch.Tensor | None, n: int, gen: torch.Generator):
         """Indices of real rows: each holds category c of block j (uniform rows without conditions)."""
@@ -80,8 +84,3 @@ class ConditionalSampler:
         pick = (u * self.count[g]).long()
         return self.rows_by_cat[self.row_start[g] + pick]
 
-
-def _categorical(logits: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """One draw per row from softmax(logits), by the Gumbel-max trick."""
-    u = torch.rand(logits.shape, generator=gen, device=logits.device).clamp_(1e-10, 1 - 1e-7)
-    return (logits - torch.log(-torch.log(u))).argmax(1)
