@@ -11,6 +11,7 @@ follow the real distribution while keeping the generator's rank order, and so it
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -86,6 +87,17 @@ class EpochInfo:
 EpochCallback = Callable[[EpochInfo], bool | None]
 
 
+@dataclass
+class _TrainingData:
+    """The training table on the device, compact, and what draws batches from it."""
+
+    scalars: torch.Tensor
+    codes: torch.Tensor
+    layout: BlockLayout
+    sampler: ConditionalSampler
+    cond_block: torch.Tensor  # cond block index -> layout block index
+
+
 class Synthesizer:
     def __init__(self, epochs: int = 300, batch_size: int = 500, seed: int = 0, device: str = "auto",
                  column_kinds: dict[str, str] | None = None, sample_precision: str = "auto", **knobs):
@@ -129,21 +141,29 @@ class Synthesizer:
             raise SynthError(f"the table has {len(df)} rows; training needs at least {cfg.pac} (pac)")
 
         scalars, codes = self.transformer.transform(df, seed=cfg.seed)
-        scalars_t = torch.from_numpy(scalars).to(self.device)
-        codes_t = torch.from_numpy(codes).to(self.device)
-        layout = self._layout()
-        sampler = ConditionalSampler(codes, self.transformer.block_widths(), self.transformer.discrete_blocks(),
-                                     cfg.log_frequency, self.device)
-        cond_block = torch.tensor(self.transformer.discrete_blocks(), dtype=torch.long, device=self.device)
+        t = self.transformer
+        data = _TrainingData(
+            scalars=torch.from_numpy(scalars).to(self.device), codes=torch.from_numpy(codes).to(self.device),
+            layout=self._layout(),
+            sampler=ConditionalSampler(codes, t.block_widths(), t.discrete_blocks(), cfg.log_frequency, self.device),
+            cond_block=torch.tensor(t.discrete_blocks(), dtype=torch.long, device=self.device))
         self._restore_rng()
-        steps = max(len(df) // cfg.batch_size, 1)
-        start = time.monotonic()
         self._generator.train()
         self._discriminator.train()
+        with _deterministic(self.device):
+            self._train_epochs(data, max(len(df) // cfg.batch_size, 1), on_epoch, max_seconds)
+        if cfg.calibrate:
+            self._calibrate(codes)
+        return self
+
+    def _train_epochs(self, data: _TrainingData, steps: int, on_epoch: EpochCallback | None,
+                      max_seconds: float | None) -> None:
+        cfg = self.config
+        start = time.monotonic()
         while self.epochs_done < cfg.epochs:
             sums = torch.zeros(3, device=self.device)
             for _ in range(steps):
-                sums += self._step(scalars_t, codes_t, layout, sampler, cond_block)
+                sums += self._step(data)
             self.epochs_done += 1
             means = (sums / steps).tolist()
             losses = {"generator": means[0], "discriminator": means[1], "conditional": means[2]}
@@ -154,9 +174,6 @@ class Synthesizer:
                 break
             if max_seconds is not None and elapsed >= max_seconds:
                 break
-        if cfg.calibrate:
-            self._calibrate(codes)
-        return self
 
     def _prepare(self, df: pd.DataFrame) -> None:
         cfg = self.config
@@ -198,7 +215,7 @@ class Synthesizer:
                     return self._generator(x).float()
             return self._generator(x)
 
-    def _step(self, scalars, codes, layout: BlockLayout, sampler: ConditionalSampler, cond_block) -> torch.Tensor:
+    def _step(self, data: _TrainingData) -> torch.Tensor:
         """One critic update (or `discriminator_steps`) and one generator update. The last critic update
         and the generator update share one generated batch, as in the DCGAN reference loop: the
         generator runs forward once per step instead of twice."""
@@ -207,14 +224,14 @@ class Synthesizer:
         D.requires_grad_(True)
         for _ in range(cfg.discriminator_steps - 1):
             with torch.no_grad():
-                real, fake, _, _, _ = self._batch(scalars, codes, layout, sampler)
+                real, fake, _, _, _ = self._batch(data)
             self._critic_update(real, fake)
-        real, fake, raw, j, c = self._batch(scalars, codes, layout, sampler)
+        real, fake, raw, j, c = self._batch(data)
         loss_d = self._critic_update(real, fake.detach())
 
         D.requires_grad_(False)  # the generator's update needs gradients through D, not for it
         if j is not None:
-            cond_loss = torch.nn.functional.cross_entropy(layout.block_logits(raw, cond_block[j]), c)
+            cond_loss = torch.nn.functional.cross_entropy(data.layout.block_logits(raw, data.cond_block[j]), c)
         else:
             cond_loss = torch.zeros((), device=self.device)
         loss_g = -D(fake).mean() + cond_loss
@@ -223,15 +240,15 @@ class Synthesizer:
         self._opt_g.step()
         return torch.stack([loss_g.detach(), loss_d, cond_loss.detach()])
 
-    def _batch(self, scalars, codes, layout: BlockLayout, sampler: ConditionalSampler):
+    def _batch(self, data: _TrainingData):
         """Real rows and generated rows for one set of conditional vectors, each with its vector."""
         n, gen = self.config.batch_size, self._gen
-        j, c = sampler.sample_condition(n, gen) or (None, None)
-        rows = sampler.sample_rows(j, c, n, gen)
-        real = layout.expand(scalars[rows], codes[rows])
-        x = sampler.generator_input(self.config.embedding_dim, j, c, n, gen)
+        j, c = data.sampler.sample_condition(n, gen) or (None, None)
+        rows = data.sampler.sample_rows(j, c, n, gen)
+        real = data.layout.expand(data.scalars[rows], data.codes[rows])
+        x = data.sampler.generator_input(self.config.embedding_dim, j, c, n, gen)
         raw = self._generator(x)
-        fake = layout.activate(raw, gen)
+        fake = data.layout.activate(raw, gen)
         if j is not None:
             cond = x[:, self.config.embedding_dim:]
             real, fake = torch.cat([real, cond], 1), torch.cat([fake, cond], 1)
@@ -479,14 +496,31 @@ class Synthesizer:
 
 def resolve_device(device: str | torch.device) -> torch.device:
     if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         resolved = torch.device(device)
     except RuntimeError as exc:
         raise SynthError(f"unknown device {device!r}: use 'auto', 'cpu' or 'cuda'") from exc
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise SynthError("device 'cuda' was asked for, but this machine has no usable GPU")
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise SynthError("device 'cuda' was asked for, but this machine has no usable GPU")
+        # cuBLAS is only reproducible with a fixed workspace; it must be set before its first use.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     return resolved
+
+
+@contextlib.contextmanager
+def _deterministic(device: torch.device):
+    """On CUDA, pick deterministic kernels while training (same seed, same model); CPU ones already are."""
+    if device.type != "cuda":
+        yield
+        return
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous)
 
 
 def resolve_sample_precision(precision: str, device: torch.device) -> bool:
