@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from app.core.errors import APIError
+from app.csv_writer import frame_to_csv
 
 RESERVED = ("n", "seed", "format", "model_id")
 NUMERIC_KINDS = ("continuous", "integer")
@@ -90,7 +91,7 @@ def encode(chunks: Iterator[pd.DataFrame], fmt: str, on_rows=None) -> Iterator[b
         return
     first = True
     for frame in chunks:
-        data = frame.to_csv(index=False, header=first).encode("utf-8") if fmt == "csv" else _jsonl(frame)
+        data = frame_to_csv(frame, header=first) if fmt == "csv" else _jsonl(frame)
         first = False
         if on_rows:
             on_rows(len(frame))
