@@ -133,17 +133,24 @@ class BlockLayout:
         return torch.cat([torch.tanh(raw[:, : self.n_scalars]), onehot], dim=1)
 
     def draw(self, raw: torch.Tensor, gen: torch.Generator, bias: torch.Tensor | None = None) -> torch.Tensor:
-        """(batch, blocks) codes, one category per block drawn from softmax(logits + bias); inverse CDF,
-        one uniform per block. `bias` is (blocks, max width)."""
+        """(batch, blocks) codes, one category per block drawn from softmax(logits + bias) by inverse CDF
+        (one uniform per block). `bias` is (blocks, max width). The work runs on the transposed output,
+        (width, blocks, batch), so every reduction runs across a long contiguous axis."""
+        flipped = raw.t().contiguous()
         codes = []
-        for group in self.groups:
-            logits = self._bucket(raw, group)
-            _, _, width, blocks = group
-            if bias is not None:  # (blocks, max width) -> this bucket's (blocks, width); padding is -inf anyway
-                logits = logits + torch.nn.functional.pad(bias[blocks], (0, max(0, width - self.max_width)))[:, :width]
-            cdf = torch.softmax(logits, dim=2).cumsum_(2)
-            u = torch.rand(cdf.shape[0], cdf.shape[1], 1, generator=gen, device=raw.device)
-            codes.append(torch.minimum((cdf < u).sum(2), self.widths[blocks] - 1))
+        for gather, pad, width, blocks in self.groups:
+            n_blocks = len(blocks)
+            # Rows of `flipped` in width-major order: category i of every block of the bucket, then i + 1.
+            rows = gather.reshape(n_blocks, width).t().reshape(-1)
+            x = flipped.index_select(0, rows).reshape(width, n_blocks, raw.shape[0])
+            add = torch.zeros(n_blocks, width, device=raw.device).masked_fill_(pad, float("-inf"))
+            if bias is not None:
+                add += torch.nn.functional.pad(bias[blocks], (0, max(0, width - self.max_width)))[:, :width]
+            x = x + add.t().unsqueeze(2)
+            cdf = (x - x.amax(0)).exp_().cumsum_(0)
+            u = torch.rand(n_blocks, raw.shape[0], generator=gen, device=raw.device) * cdf[-1]
+            code = (cdf < u).sum(0, dtype=torch.long)
+            codes.append(torch.minimum(code, self.widths[blocks][:, None] - 1).t())
         return torch.cat(codes, dim=1).index_select(1, self.block_order)
 
     def expand(self, scalars: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
