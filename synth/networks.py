@@ -36,6 +36,52 @@ class Generator(nn.Module):
         return self.seq(x)
 
 
+class FrozenGenerator:
+    """A trained generator prepared for sampling: batch norm folded into its linear layer, and each
+    concatenation [h; x] replaced by split weights (W [h; x] = W_h h + W_x x), in `dtype`. The same
+    function as `Generator.eval()`, without the copies that the concatenations make."""
+
+    def __init__(self, generator: Generator, dtype: torch.dtype):
+        self.dtype = dtype
+        *residuals, last = generator.seq
+        sizes = [residuals[0].fc.in_features] if residuals else [last.in_features]
+        self.layers = []  # (weights per input part, newest part first, each (in, out); bias)
+        with torch.no_grad():
+            for block in residuals:
+                bn = block.bn
+                scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+                weight = block.fc.weight * scale[:, None]
+                bias = (block.fc.bias - bn.running_mean) * scale + bn.bias
+                self.layers.append(self._split(weight, bias, sizes))
+                sizes = [block.fc.out_features] + sizes
+            # The last layer is kept as (out, in): it writes its output transposed, see __call__.
+            weights, bias = self._split(last.weight, last.bias, sizes)
+            self.head = [w.t().contiguous() for w in weights], bias[:, None]
+
+    def _split(self, weight: torch.Tensor, bias: torch.Tensor, sizes: list[int]):
+        parts = torch.split(weight, sizes, dim=1)
+        return [p.t().contiguous().to(self.dtype) for p in parts], bias.detach().to(self.dtype)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, out) float32, as a transposed view of a contiguous (out, batch) tensor: decoding
+        works along the batch axis, and this way it needs no copy to get there."""
+        parts = [x.to(self.dtype)]
+        for weights, bias in self.layers:
+            parts.insert(0, self._linear(parts, weights, bias).relu_())
+        weights, bias = self.head
+        out = torch.addmm(bias, weights[0], parts[0].t())
+        for part, weight in zip(parts[1:], weights[1:], strict=True):
+            out.addmm_(weight, part.t())
+        return out.float().t()
+
+    @staticmethod
+    def _linear(parts, weights, bias) -> torch.Tensor:
+        out = torch.addmm(bias, parts[0], weights[0])
+        for part, weight in zip(parts[1:], weights[1:], strict=True):
+            out.addmm_(part, weight)
+        return out
+
+
 class Discriminator(nn.Module):
     def __init__(self, in_dim: int, hidden: tuple[int, ...], pac: int):
         super().__init__()
@@ -67,8 +113,8 @@ def gradient_penalty(disc: Discriminator, real: torch.Tensor, fake: torch.Tensor
 class BlockLayout:
     """Index tensors that view the flat one-hot part of a row as blocks, padded to a common width.
 
-    Blocks are bucketed by width (the next power of two), so a 2-wide block is not padded to the
-    width of a 40-category one: each bucket is one (batch, blocks, width) view and one softmax."""
+    Blocks are bucketed by width, so a 2-wide block is not padded to the width of a 40-category one:
+    each bucket is one (batch, blocks, width) view and one softmax."""
 
     def __init__(self, n_scalars: int, widths: list[int], device: torch.device):
         self.n_scalars = n_scalars
@@ -77,12 +123,25 @@ class BlockLayout:
         self.widths = torch.tensor(widths, dtype=torch.long, device=device)
         starts = [n_scalars + sum(widths[:b]) for b in range(len(widths))]
         self.offsets = torch.tensor(starts, dtype=torch.long, device=device)
+        # Training buckets by the next power of two (few buckets: few ops per small batch); sampling by
+        # exact width (no padding: more ops, each on a large batch).
+        self.groups, self.unpad, _ = self._bucket_by(widths, starts, lambda w: 1 << (w - 1).bit_length())
+        self.draw_groups, _, self.draw_order = self._bucket_by(widths, starts, lambda w: w)
+        full, pad = [], []
+        for b, w in enumerate(widths):
+            full += [starts[b] + i if i < w else 0 for i in range(self.max_width)]
+            pad += [i >= w for i in range(self.max_width)]
+        self.full_gather = torch.tensor(full, dtype=torch.long, device=device)
+        self.pad = torch.tensor(pad, device=device).reshape(self.n_blocks, self.max_width)
+
+    def _bucket_by(self, widths: list[int], starts: list[int], bucket_width):
+        """Buckets of blocks: (gather index, pad mask, width, blocks) each; the index that puts the
+        buckets' one-hot positions back in layout order; the one that puts their codes in block order."""
+        device = self.widths.device
         buckets: dict[int, list[int]] = {}
         for b, w in enumerate(widths):
-            buckets.setdefault(1 << max(w - 1, 0).bit_length(), []).append(b)
-        self.groups = []  # (gather index, pad mask, width, blocks)
-        position: dict[int, int] = {}  # one-hot position -> index in the concatenated padded buckets
-        order, base = [], 0
+            buckets.setdefault(bucket_width(w), []).append(b)
+        groups, position, order, base = [], {}, [], 0
         for width, blocks in sorted(buckets.items()):
             flat, mask = [], []
             for k, b in enumerate(blocks):
@@ -91,20 +150,13 @@ class BlockLayout:
                     mask.append(i < widths[b])
                     if i < widths[b]:
                         position[starts[b] + i] = base + k * width + i
-            self.groups.append((torch.tensor(flat, dtype=torch.long, device=device),
-                                ~torch.tensor(mask, device=device).reshape(len(blocks), width), width, blocks))
+            groups.append((torch.tensor(flat, dtype=torch.long, device=device),
+                           ~torch.tensor(mask, device=device).reshape(len(blocks), width), width, blocks))
             order += blocks
             base += len(blocks) * width
-        self.unpad = torch.tensor([position[p] for p in sorted(position)], dtype=torch.long, device=device)
-        # Codes come out bucket by bucket; this puts them back in block order.
-        self.block_order = torch.tensor([order.index(b) for b in range(len(widths))], dtype=torch.long,
-                                        device=device)
-        full, pad = [], []
-        for b, w in enumerate(widths):
-            full += [starts[b] + i if i < w else 0 for i in range(self.max_width)]
-            pad += [i >= w for i in range(self.max_width)]
-        self.full_gather = torch.tensor(full, dtype=torch.long, device=device)
-        self.pad = torch.tensor(pad, device=device).reshape(self.n_blocks, self.max_width)
+        unpad = torch.tensor([position[p] for p in sorted(position)], dtype=torch.long, device=device)
+        block_order = torch.tensor([order.index(b) for b in range(len(widths))], dtype=torch.long, device=device)
+        return groups, unpad, block_order
 
     def _bucket(self, raw: torch.Tensor, group) -> torch.Tensor:
         gather, pad, width, blocks = group
@@ -138,7 +190,7 @@ class BlockLayout:
         (width, blocks, batch), so every reduction runs across a long contiguous axis."""
         flipped = raw.t().contiguous()
         codes = []
-        for gather, pad, width, blocks in self.groups:
+        for gather, pad, width, blocks in self.draw_groups:
             n_blocks = len(blocks)
             # Rows of `flipped` in width-major order: category i of every block of the bucket, then i + 1.
             rows = gather.reshape(n_blocks, width).t().reshape(-1)
@@ -151,7 +203,7 @@ class BlockLayout:
             u = torch.rand(n_blocks, raw.shape[0], generator=gen, device=raw.device) * cdf[-1]
             code = (cdf < u).sum(0, dtype=torch.long)
             codes.append(torch.minimum(code, self.widths[blocks][:, None] - 1).t())
-        return torch.cat(codes, dim=1).index_select(1, self.block_order)
+        return torch.cat(codes, dim=1).index_select(1, self.draw_order)
 
     def expand(self, scalars: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """Compact rows (scalars, per-block codes) to the generator's layout, one-hot blocks."""

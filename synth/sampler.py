@@ -70,7 +70,8 @@ class ConditionalSampler:
                         gen: torch.Generator) -> torch.Tensor:
         """[noise | conditional one-hot] written into one tensor (no concatenation copy)."""
         x = torch.zeros(n, noise_dim + self.cond_dim, device=self.device)
-        x[:, :noise_dim].normal_(generator=gen)
+        # Drawn contiguous and copied: normal_ on the strided slice itself is ten times slower.
+        x[:, :noise_dim] = torch.randn(n, noise_dim, generator=gen, device=self.device)
         if j is not None:
             x[torch.arange(n, device=self.device), noise_dim + self.block_start[j] + c] = 1.0
         return x

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
+from queue import Full, Queue
 
 import numpy as np
 import pandas as pd
@@ -25,7 +27,7 @@ from synth import artifact
 from synth.conditions import Plan, plan_conditions
 from synth.errors import SynthError
 from synth.ids import IdSpec, fit_id, generate_ids
-from synth.networks import BlockLayout, Discriminator, Generator, gradient_penalty
+from synth.networks import BlockLayout, Discriminator, FrozenGenerator, Generator, gradient_penalty
 from synth.output import category_column, datetime_resolution, numeric_column
 from synth.sampler import ConditionalSampler
 from synth.schema import Schema, check_frame, infer_schema
@@ -122,6 +124,7 @@ class Synthesizer:
         self._discriminator: Discriminator | None = None
         self._opt_g = self._opt_d = None
         self._gen: torch.Generator | None = None
+        self._frozen: FrozenGenerator | None = None  # built from the trained generator on first sampling
         self._resume_state: dict | None = None
 
     # ---- fitting ---------------------------------------------------------------------------------
@@ -148,6 +151,7 @@ class Synthesizer:
             sampler=ConditionalSampler(codes, t.block_widths(), t.discrete_blocks(), cfg.log_frequency, self.device),
             cond_block=torch.tensor(t.discrete_blocks(), dtype=torch.long, device=self.device))
         self._restore_rng()
+        self._frozen = None
         self._generator.train()
         self._discriminator.train()
         with _deterministic(self.device):
@@ -205,15 +209,15 @@ class Synthesizer:
         return BlockLayout(self.transformer.n_scalars, self.transformer.block_widths(), self.device)
 
     def generate(self, x: torch.Tensor) -> torch.Tensor:
-        """The generator's forward pass as sampling runs it: eval mode, no gradients, and in bfloat16
-        where the CPU computes it natively (three times the float32 matrix rate here; the outputs go
-        through tanh, softmax and the calibration maps, which absorb the lost digits)."""
-        self._generator.eval()
+        """The generator's forward pass as sampling runs it: eval-mode statistics folded in, no
+        gradients, and in bfloat16 where the CPU computes it natively (about three times the float32
+        matrix rate here; the outputs go through tanh, softmax and the calibration maps, which absorb
+        the lost digits)."""
+        dtype = torch.bfloat16 if self.sample_bf16 else torch.float32
+        if self._frozen is None or self._frozen.dtype != dtype:
+            self._frozen = FrozenGenerator(self._generator, dtype)
         with torch.inference_mode():
-            if self.sample_bf16:
-                with torch.autocast(self.device.type, dtype=torch.bfloat16):
-                    return self._generator(x).float()
-            return self._generator(x)
+            return self._frozen(x)
 
     def _step(self, data: _TrainingData) -> torch.Tensor:
         """One critic update (or `discriminator_steps`) and one generator update. The last critic update
@@ -333,18 +337,19 @@ class Synthesizer:
         plan = plan_conditions(conditions, self.schema, self.transformer)  # errors before any work
         return _rechunk(self._row_stream(n, int(seed), plan), chunk_rows)
 
-    def _row_stream(self, n: int, seed: int, plan: Plan) -> Iterator[pd.DataFrame]:
+    def _network_batches(self, n: int, seed: int, plan: Plan) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Generator output drawn into (scalars, codes), batch after batch, for as long as asked."""
         layout = self._layout()
         gen = torch.Generator(self.device).manual_seed(seed)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng([seed, 1])  # this side's own stream: it runs in its own thread
         sampler = self._sampling_sampler()
         bias = self._bias_tensor(layout)
         steer = self._steering(plan)
-        produced = generated = 0
-        forcing = False
-        while produced < n:
+        conditioned = bool(plan.discrete or plan.ranges or plan.equals)
+        generated = 0
+        while True:
             # Small requests generate few rows; the rows then depend on n as well as on the seed.
-            batch = min(GEN_BATCH, max(MIN_GEN_BATCH, n - produced))
+            batch = min(GEN_BATCH, max(MIN_GEN_BATCH, n if conditioned else n - generated))
             with torch.inference_mode():
                 if steer is not None:
                     block, accepted = steer
@@ -353,7 +358,15 @@ class Synthesizer:
                 else:
                     j, c = sampler.sample_condition(batch, gen, true_frequency=True) or (None, None)
                 raw = self.generate(sampler.generator_input(self.config.embedding_dim, j, c, batch, gen))
-                scalars, codes = self._decode_raw(raw, layout, gen, bias)
+                yield self._decode_raw(raw, layout, gen, bias)
+            generated += batch
+
+    def _row_stream(self, n: int, seed: int, plan: Plan) -> Iterator[pd.DataFrame]:
+        rng = np.random.default_rng(seed)
+        produced = generated = 0
+        forcing = False
+        for scalars, codes in _prefetch(self._network_batches(n, seed, plan)):
+            batch = len(scalars)
             generated += batch
             keep = np.ones(batch, dtype=bool)
             for block, accepted in plan.discrete:
@@ -375,8 +388,9 @@ class Synthesizer:
             produced += len(frame)
             if len(frame):
                 yield frame
-            if produced < n:
-                forcing = forcing or self._check_progress(plan, produced, generated, n)
+            if produced >= n:
+                return
+            forcing = forcing or self._check_progress(plan, produced, generated, n)
 
     def _check_progress(self, plan: Plan, produced: int, generated: int, n: int) -> bool:
         """Whether to force categorical conditions from now on; raise when a range cannot be met."""
@@ -538,6 +552,47 @@ def _check_count(name: str, value) -> int:
     if value < 1:
         raise SynthError(f"{name} must be at least 1, got {value}")
     return int(value)
+
+
+def _prefetch(items: Iterator, depth: int = 2) -> Iterator:
+    """Run `items` ahead in a thread, so the network computes the next batch while this one is decoded
+    (torch, numpy and Arrow release the GIL). Stops the thread when the consumer stops."""
+    queue_: Queue = Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                queue_.put(item, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(end)
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(exc)
+        finally:
+            items.close()
+
+    worker = threading.Thread(target=work, name="synth-sample-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = queue_.get()
+            if item is end:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
 
 
 def _rechunk(frames: Iterator[pd.DataFrame], size: int) -> Iterator[pd.DataFrame]:
