@@ -113,8 +113,9 @@ def gradient_penalty(disc: Discriminator, real: torch.Tensor, fake: torch.Tensor
 class BlockLayout:
     """Index tensors that view the flat one-hot part of a row as blocks, padded to a common width.
 
-    Blocks are bucketed by width, so a 2-wide block is not padded to the width of a 40-category one:
-    each bucket is one (batch, blocks, width) view and one softmax."""
+    Blocks are bucketed by width, so a 2-wide block is not padded to the width of a 40-category one.
+    Each bucket is worked on transposed, as (width, blocks, batch): softmax, cumulative sums and draws
+    then reduce along the first axis while the long batch axis stays contiguous."""
 
     def __init__(self, n_scalars: int, widths: list[int], device: torch.device):
         self.n_scalars = n_scalars
@@ -135,32 +136,35 @@ class BlockLayout:
         self.pad = torch.tensor(pad, device=device).reshape(self.n_blocks, self.max_width)
 
     def _bucket_by(self, widths: list[int], starts: list[int], bucket_width):
-        """Buckets of blocks: (gather index, pad mask, width, blocks) each; the index that puts the
-        buckets' one-hot positions back in layout order; the one that puts their codes in block order."""
+        """Buckets of blocks, each (gather index in width-major order, (width, blocks) pad mask, width,
+        blocks); the index that puts the buckets' rows back in layout order after the scalars; the one
+        that puts their codes back in block order."""
         device = self.widths.device
         buckets: dict[int, list[int]] = {}
         for b, w in enumerate(widths):
             buckets.setdefault(bucket_width(w), []).append(b)
-        groups, position, order, base = [], {}, [], 0
+        groups, position, order, base = [], {}, [], self.n_scalars
         for width, blocks in sorted(buckets.items()):
-            flat, mask = [], []
-            for k, b in enumerate(blocks):
-                for i in range(width):
+            flat, pad = [], []
+            for i in range(width):
+                for k, b in enumerate(blocks):
                     flat.append(starts[b] + i if i < widths[b] else 0)
-                    mask.append(i < widths[b])
+                    pad.append(i >= widths[b])
                     if i < widths[b]:
-                        position[starts[b] + i] = base + k * width + i
+                        position[starts[b] + i] = base + i * len(blocks) + k
             groups.append((torch.tensor(flat, dtype=torch.long, device=device),
-                           ~torch.tensor(mask, device=device).reshape(len(blocks), width), width, blocks))
+                           torch.tensor(pad, device=device).reshape(width, len(blocks), 1), width, blocks))
             order += blocks
             base += len(blocks) * width
-        unpad = torch.tensor([position[p] for p in sorted(position)], dtype=torch.long, device=device)
+        unpad = torch.tensor(list(range(self.n_scalars)) + [position[p] for p in sorted(position)],
+                             dtype=torch.long, device=device)
         block_order = torch.tensor([order.index(b) for b in range(len(widths))], dtype=torch.long, device=device)
         return groups, unpad, block_order
 
-    def _bucket(self, raw: torch.Tensor, group) -> torch.Tensor:
+    def _bucket(self, flipped: torch.Tensor, group) -> torch.Tensor:
+        """(width, blocks, batch) logits of one bucket from the transposed output, -inf in the padding."""
         gather, pad, width, blocks = group
-        x = raw.index_select(1, gather).reshape(raw.shape[0], len(blocks), width)
+        x = flipped.index_select(0, gather).reshape(width, len(blocks), flipped.shape[1])
         return x.masked_fill(pad, float("-inf"))
 
     def blocks(self, raw: torch.Tensor) -> torch.Tensor:
@@ -176,31 +180,27 @@ class BlockLayout:
 
     def activate(self, raw: torch.Tensor, gen: torch.Generator, tau: float = 0.2) -> torch.Tensor:
         """tanh on the scalars, Gumbel-softmax on each block; same layout as `raw`."""
-        parts = []
+        flipped = raw.t()
+        parts = [torch.tanh(flipped[: self.n_scalars])]
         for group in self.groups:
-            logits = self._bucket(raw, group)
+            logits = self._bucket(flipped, group)
             u = torch.rand(logits.shape, generator=gen, device=raw.device).clamp_(1e-10, 1 - 1e-7)
-            parts.append(torch.softmax((logits - torch.log(-torch.log(u))) / tau, dim=2).reshape(raw.shape[0], -1))
-        onehot = torch.cat(parts, dim=1).index_select(1, self.unpad)
-        return torch.cat([torch.tanh(raw[:, : self.n_scalars]), onehot], dim=1)
+            soft = torch.softmax((logits - torch.log(-torch.log(u))) / tau, dim=0)
+            parts.append(soft.reshape(-1, raw.shape[0]))
+        return torch.cat(parts, dim=0).index_select(0, self.unpad).t()
 
     def draw(self, raw: torch.Tensor, gen: torch.Generator, bias: torch.Tensor | None = None) -> torch.Tensor:
         """(batch, blocks) codes, one category per block drawn from softmax(logits + bias) by inverse CDF
-        (one uniform per block). `bias` is (blocks, max width). The work runs on the transposed output,
-        (width, blocks, batch), so every reduction runs across a long contiguous axis."""
-        flipped = raw.t().contiguous()
+        (one uniform per block). `bias` is (blocks, max width)."""
+        flipped = raw.t().contiguous()  # free when raw is already a transposed view (FrozenGenerator)
         codes = []
-        for gather, pad, width, blocks in self.draw_groups:
-            n_blocks = len(blocks)
-            # Rows of `flipped` in width-major order: category i of every block of the bucket, then i + 1.
-            rows = gather.reshape(n_blocks, width).t().reshape(-1)
-            x = flipped.index_select(0, rows).reshape(width, n_blocks, raw.shape[0])
-            add = torch.zeros(n_blocks, width, device=raw.device).masked_fill_(pad, float("-inf"))
+        for group in self.draw_groups:
+            _, _, width, blocks = group
+            x = self._bucket(flipped, group)
             if bias is not None:
-                add += torch.nn.functional.pad(bias[blocks], (0, max(0, width - self.max_width)))[:, :width]
-            x = x + add.t().unsqueeze(2)
+                x = x + bias[blocks, :width].t().unsqueeze(2)
             cdf = (x - x.amax(0)).exp_().cumsum_(0)
-            u = torch.rand(n_blocks, raw.shape[0], generator=gen, device=raw.device) * cdf[-1]
+            u = torch.rand(len(blocks), raw.shape[0], generator=gen, device=raw.device) * cdf[-1]
             code = (cdf < u).sum(0, dtype=torch.long)
             codes.append(torch.minimum(code, self.widths[blocks][:, None] - 1).t())
         return torch.cat(codes, dim=1).index_select(1, self.draw_order)
