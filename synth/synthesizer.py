@@ -347,7 +347,7 @@ class Synthesizer:
         steer = self._steering(plan)
         conditioned = bool(plan.discrete or plan.ranges or plan.equals)
         generated = 0
-        while True:
+        while conditioned or generated < n:  # unconditioned, every row is kept: no more than n are needed
             # Small requests generate few rows; the rows then depend on n as well as on the seed.
             batch = min(GEN_BATCH, max(MIN_GEN_BATCH, n if conditioned else n - generated))
             with torch.inference_mode():
@@ -593,6 +593,7 @@ def _prefetch(items: Iterator, depth: int = 2) -> Iterator:
             yield item
     finally:
         stop.set()
+        worker.join()  # a thread still inside torch when the interpreter exits aborts the process
 
 
 def _rechunk(frames: Iterator[pd.DataFrame], size: int) -> Iterator[pd.DataFrame]:
