@@ -21,6 +21,13 @@ from app.core.errors import APIError
 
 MULTIPART_SLACK = 64 * 1024  # boundaries and part headers around the file itself
 DELIMITERS = ",;\t|"
+# Content types accepted for a raw (non-multipart) CSV body.
+RAW_CSV_TYPES = (b"text/csv", b"application/csv", b"text/plain", b"text/tab-separated-values")
+SNIFF_BYTES = 64 * 1024
+# Bytes that never appear in a text CSV: C0 controls other than tab, newline, vertical tab, form feed, return.
+_CONTROL = bytes(b for b in range(32) if b not in (9, 10, 11, 12, 13)) + b"\x7f"
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
+         (codecs.BOM_UTF16_BE, "utf-16"))
 
 
 @dataclass
@@ -54,6 +61,10 @@ async def receive_upload(request: Request, dest: Path, limit: int) -> Upload:
     if declared and declared.isdigit() and int(declared) > limit + MULTIPART_SLACK:
         raise _too_large(limit)
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
+    if content_type != b"multipart/form-data" and content_type not in RAW_CSV_TYPES:
+        got = content_type.decode("latin-1") or "none"
+        raise APIError(415, "unsupported_media_type", f"Content-Type {got!r} is not a CSV upload: send the file as "
+                       "multipart/form-data (curl -F file=@data.csv) or as a raw body with Content-Type: text/csv")
     sink = _FileSink(dest, limit)
     try:
         if content_type == b"multipart/form-data":
@@ -125,9 +136,13 @@ class Parsed:
 
 
 def detect_encoding(path: Path) -> str:
-    """utf-8 (with or without a BOM) when every byte decodes, else latin-1 (which reads any byte)."""
+    """utf-16/utf-32 when the file starts with their byte-order mark; utf-8 (with or without a BOM) when every
+    byte decodes; else Windows-1252 or latin-1 (which reads any byte)."""
     with open(path, "rb") as fh:
-        head = fh.read(3)
+        head = fh.read(4)
+        for bom, encoding in _BOMS:
+            if head.startswith(bom):
+                return encoding
         fh.seek(0)
         decoder = codecs.getincrementaldecoder("utf-8")()
         try:
@@ -135,8 +150,40 @@ def detect_encoding(path: Path) -> str:
                 decoder.decode(chunk)
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
-            return "latin-1"
-    return "utf-8-sig" if head == codecs.BOM_UTF8 else "utf-8"
+            return _single_byte(path)
+    return "utf-8-sig" if head[:3] == codecs.BOM_UTF8 else "utf-8"
+
+
+def _single_byte(path: Path) -> str:
+    """Windows-1252 when the file uses its printable characters in 0x80-0x9F (the euro sign, curly quotes,
+    dashes) and every byte decodes; latin-1 otherwise (the two agree on every other byte)."""
+    c1 = bytes(range(0x80, 0xA0))
+    with open(path, "rb") as fh:
+        data = fh.read()
+    if len(data) == len(data.translate(None, c1)):
+        return "latin-1"
+    try:
+        data.decode("cp1252")
+    except UnicodeDecodeError:
+        return "latin-1"
+    return "cp1252"
+
+
+def check_text(path: Path, encoding: str) -> None:
+    """Refuse a file that is not text: NUL bytes or other control characters (an image, a spreadsheet, a zip)."""
+    with open(path, "rb") as fh:
+        raw = fh.read(SNIFF_BYTES)
+    if encoding in ("utf-16", "utf-32"):
+        text = raw.decode(encoding, errors="replace")
+        controls = sum(text.count(chr(b)) for b in _CONTROL)
+        size = len(text)
+    else:
+        controls = len(raw) - len(raw.translate(None, _CONTROL))
+        size = len(raw)
+    if b"\0" in raw and encoding not in ("utf-16", "utf-32") or controls > max(1, size // 100):
+        raise APIError(422, "not_csv", "the file is not CSV text: it holds binary data (NUL or other control "
+                       "bytes), like a spreadsheet, an image or an archive; export it as CSV (UTF-8, UTF-16 with "
+                       "a byte-order mark, Windows-1252 or Latin-1) and upload that")
 
 
 def detect_delimiter(path: Path, encoding: str) -> str:
@@ -153,12 +200,44 @@ def detect_delimiter(path: Path, encoding: str) -> str:
         return best if counts[best] else ","
 
 
-def parse_csv(path: Path) -> Parsed:
+def read_header(path: Path, encoding: str, delimiter: str) -> list[str]:
+    """The header's column names as the CSV reader sees them (quotes honoured, spaces stripped)."""
+    csv.field_size_limit(1 << 24)
+    with open(path, encoding=encoding, newline="") as fh:
+        for row in csv.reader(fh, delimiter=delimiter, skipinitialspace=True):
+            if any(cell.strip() for cell in row):
+                return [cell.strip() for cell in row]
+    return []
+
+
+def check_header(names: list[str], max_columns: int) -> None:
+    if len(names) > max_columns:
+        raise APIError(422, "too_many_columns", f"the table has {len(names)} columns; synthd trains on at most "
+                       f"{max_columns} (SYNTHD_MAX_COLUMNS): drop the columns you do not need, or split the table")
+    empty = [i + 1 for i, name in enumerate(names) if not name]
+    if empty:
+        raise APIError(422, "malformed_csv", f"the header has empty column names (column number {empty}); "
+                       "name every column")
+    seen: dict[str, int] = {}
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+    dupes = sorted(name for name, count in seen.items() if count > 1)
+    if dupes:
+        raise APIError(422, "malformed_csv", f"the header names these columns more than once: {dupes[:20]}; give "
+                       "every column a distinct name")
+
+
+def parse_csv(path: Path, max_columns: int = 1000, min_rows: int = 1) -> Parsed:
     """Parse the CSV once; leading spaces after delimiters and around header names are dropped."""
     if path.stat().st_size == 0 or not _has_content(path):
         raise APIError(422, "empty_file", "the uploaded file is empty")
     encoding = detect_encoding(path)
+    check_text(path, encoding)
     delimiter = detect_delimiter(path, encoding)
+    try:
+        check_header(read_header(path, encoding, delimiter), max_columns)
+    except csv.Error as exc:
+        raise APIError(422, "malformed_csv", f"could not read the CSV header: {exc}") from exc
     try:
         frame = pd.read_csv(path, sep=delimiter, encoding=encoding, skipinitialspace=True, engine="c")
     except pd.errors.EmptyDataError as exc:
@@ -166,11 +245,12 @@ def parse_csv(path: Path) -> Parsed:
     except (pd.errors.ParserError, ValueError) as exc:
         raise APIError(422, "malformed_csv", f"could not parse the CSV: {str(exc).strip()}") from exc
     frame.columns = [str(c).strip() for c in frame.columns]
-    unnamed = [c for c in frame.columns if c.startswith("Unnamed: ")]
-    if unnamed:
-        raise APIError(422, "malformed_csv", f"the header has empty column names (at {unnamed}); name every column")
     if len(frame) == 0:
         raise APIError(422, "empty_file", "the CSV has a header but no rows")
+    if len(frame) < min_rows:
+        raise APIError(422, "too_few_rows", f"the table has {len(frame)} row{'s' if len(frame) != 1 else ''}; "
+                       f"synthd needs at least {min_rows} (SYNTHD_MIN_ROWS) to learn from, and a model of fewer "
+                       "rows would only copy them")
     return Parsed(frame=frame, encoding=encoding, delimiter=delimiter)
 
 

@@ -33,17 +33,29 @@ class Settings(BaseSettings):
     # --- API -------------------------------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = 8000
+    keep_alive_seconds: int = Field(
+        75, ge=1, description="How long the API keeps an idle client connection open. Above the idle timeout of "
+        "clients' pools and of load balancers (60s), so that the server never closes a connection a client is "
+        "about to reuse.")
     max_upload_bytes: int = Field(100 * 1024 * 1024, gt=0, description="Largest CSV upload; refused while streaming.")
+    max_columns: int = Field(1000, ge=1, description="Most columns an uploaded table may have.")
+    min_rows: int = Field(10, ge=1, description="Fewest rows an uploaded table may have.")
     max_sample_rows: int = Field(10_000_000, gt=0, description="Largest n on the sample routes.")
     sample_chunk_rows: int = Field(50_000, gt=0, description="Rows generated and sent per chunk when sampling.")
     model_cache_size: int = Field(4, description="Trained models kept loaded in the API process (LRU).")
     api_torch_threads: int = Field(0, description="torch threads in the API process; 0: min(4, cores).")
+    sweep_on_start: bool = Field(True, description="Sweep orphaned blobs and upload leftovers when the API starts.")
+    sweep_grace_seconds: float = Field(
+        3600.0, ge=0, description="The sweep leaves alone anything younger than this (writes still in flight).")
 
     # --- worker ----------------------------------------------------------------------------------------
     device: str = Field("auto", description="Training device: auto (CUDA when present), cpu, cuda, cuda:1.")
     worker_torch_threads: int = Field(0, description="torch CPU threads per worker; 0: all cores.")
     lease_seconds: float = Field(60.0, gt=0, description="A running job's lease; a worker renews it every third.")
     max_attempts: int = Field(3, ge=1, description="Claims of one job (worker deaths or crashes) before it fails.")
+    retry_backoff_seconds: float = Field(
+        15.0, ge=0, description="A job that failed with attempts left waits this long before it is claimed again, "
+        "doubling with each attempt (at most 10 minutes).")
     checkpoint_every: int = Field(5, ge=1, description="Epochs between training checkpoints.")
     poll_seconds: float = Field(1.0, description="How long an idle worker waits before looking for a job.")
     holdout_fraction: float = Field(0.2, ge=0, lt=1, description="Rows kept back (seeded) to score the model on.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import unicodedata
 from pathlib import Path
 from typing import Annotated
 
@@ -15,14 +16,14 @@ from sqlalchemy import select
 
 from app.api.deps import CurrentTenant, SessionDep
 from app.api.routes.jobs import new_job
-from app.core.errors import ERROR_RESPONSES, APIError, not_found
+from app.core.errors import COMMON_RESPONSES, NOT_FOUND, APIError, error_response, not_found
 from app.ingest import parse_csv, receive_upload
-from app.models import Dataset, Job, new_id
+from app.models import Dataset, Job, is_id, new_id
 from app.schemas import DatasetOut, JobParams
 from app.storage import BlobStore
 
 DatasetId = Annotated[str, PathParam(description="A dataset id (from POST /v1/datasets).")]
-router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"], responses=COMMON_RESPONSES)
 
 UPLOAD_BODY = {
     "requestBody": {
@@ -52,6 +53,13 @@ def dataset_out(dataset: Dataset, job_id: str | None = None) -> DatasetOut:
     )
 
 
+def clean_name(text: str | None) -> str:
+    """A display name: control characters (NUL included, which Postgres cannot store) dropped, at most 300."""
+    if not text:
+        return ""
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cc").strip()[:300]
+
+
 def parse_kinds(text: str | None) -> dict[str, str]:
     if not text:
         return {}
@@ -66,7 +74,9 @@ def parse_kinds(text: str | None) -> dict[str, str]:
 
 @router.post(
     "", status_code=201, response_model=DatasetOut, openapi_extra=UPLOAD_BODY,
-    responses={**ERROR_RESPONSES, 413: {"description": "The upload is over SYNTHD_MAX_UPLOAD_BYTES"}},
+    responses={400: error_response("A broken multipart body (bad_multipart)"),
+               413: error_response("The upload is over SYNTHD_MAX_UPLOAD_BYTES"),
+               415: error_response("The body is neither multipart/form-data nor a raw CSV (text/csv)")},
     summary="Upload a CSV",
 )
 async def upload_dataset(
@@ -104,7 +114,8 @@ async def upload_dataset(
     try:
         upload = await receive_upload(request, tmp / "upload.csv", settings.max_upload_bytes)
         return await run_in_threadpool(
-            _store, request.app.state, tenant.id, tmp, name or upload.filename, upload.size, overrides, job_params
+            _store, request.app.state, tenant.id, tmp, clean_name(name) or clean_name(upload.filename) or "upload.csv",
+            upload.size, overrides, job_params,
         )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -114,7 +125,8 @@ def _store(state, tenant_id: str, tmp: Path, name: str, size: int, overrides: di
            job_params: JobParams | None) -> DatasetOut:
     from synth import infer_schema
 
-    parsed = parse_csv(tmp / "upload.csv")
+    settings = state.settings
+    parsed = parse_csv(tmp / "upload.csv", max_columns=settings.max_columns, min_rows=settings.min_rows)
     schema = infer_schema(parsed.frame, overrides=overrides)
     parquet = tmp / "data.parquet"
     parsed.frame.to_parquet(parquet, index=False)
@@ -151,7 +163,7 @@ def list_datasets(
     return [dataset_out(d) for d in rows]
 
 
-@router.get("/{dataset_id}", response_model=DatasetOut, responses=ERROR_RESPONSES, summary="A dataset")
+@router.get("/{dataset_id}", response_model=DatasetOut, responses=NOT_FOUND, summary="A dataset")
 def get_dataset(dataset_id: DatasetId, tenant: CurrentTenant, session: SessionDep) -> DatasetOut:
     """Metadata and the inferred schema of one dataset."""
     dataset = find_dataset(session, tenant.id, dataset_id)
@@ -162,6 +174,8 @@ def get_dataset(dataset_id: DatasetId, tenant: CurrentTenant, session: SessionDe
 
 
 def find_dataset(session, tenant_id: str, dataset_id: str) -> Dataset:  # noqa: ANN001
+    if not is_id(dataset_id):
+        raise not_found("dataset", dataset_id)
     dataset = session.scalar(select(Dataset).where(Dataset.id == dataset_id, Dataset.tenant_id == tenant_id))
     if dataset is None:
         raise not_found("dataset", dataset_id)
