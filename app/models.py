@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 
@@ -28,6 +29,15 @@ def utcnow() -> datetime:
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def is_id(value: str | None) -> bool:
+    """Whether `value` has the shape of an id this service generates (a lowercase UUID). Anything else can
+    name no row, so callers answer 404 without asking the database (which refuses NUL bytes, for one)."""
+    return isinstance(value, str) and bool(_ID.match(value))
 
 
 class UTCDateTime(TypeDecorator):
@@ -101,6 +111,7 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # queued after an error: not before
     checkpoint_key: Mapped[str | None] = mapped_column(String(300), nullable=True)
     checkpoint_epoch: Mapped[int | None] = mapped_column(Integer, nullable=True)
     resumed_from_epoch: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -31,13 +31,19 @@ def _expired(now):  # noqa: ANN001, ANN202
     return and_(Job.status == "running", Job.lease_expires_at < now)
 
 
+def _claimable(now):  # noqa: ANN001, ANN202
+    """Queued (and not waiting out a retry delay), or running on a lease that lapsed."""
+    ready = and_(Job.status == "queued", or_(Job.retry_at.is_(None), Job.retry_at <= now))
+    return or_(ready, _expired(now))
+
+
 def claim(session: Session, worker_id: str, lease_seconds: float, max_attempts: int) -> Claim | None:
     """Claim the oldest queued job, or a running one whose lease lapsed. Commits; None when there is none."""
     for _ in range(20):
         now = utcnow()
         stmt = (
             select(Job.id, Job.status, Job.attempts)
-            .where(or_(Job.status == "queued", _expired(now)))
+            .where(_claimable(now))
             .order_by(Job.created_at)
             .limit(1)
         )
@@ -60,8 +66,8 @@ def claim(session: Session, worker_id: str, lease_seconds: float, max_attempts: 
             continue
         result = session.execute(
             update(Job)
-            .where(Job.id == row.id, Job.attempts == row.attempts, or_(Job.status == "queued", _expired(now)))
-            .values(status="running", worker_id=worker_id, attempts=Job.attempts + 1,
+            .where(Job.id == row.id, Job.attempts == row.attempts, _claimable(now))
+            .values(status="running", worker_id=worker_id, attempts=Job.attempts + 1, retry_at=None,
                     lease_expires_at=now + timedelta(seconds=lease_seconds),
                     started_at=func.coalesce(Job.started_at, now), updated_at=now)
         )
@@ -114,9 +120,12 @@ def finish(session: Session, job_id: str, worker_id: str, model: Model) -> bool:
         return False
 
 
-def fail(session: Session, job_id: str, worker_id: str, error: str, *, retry: bool, max_attempts: int) -> str | None:
+def fail(session: Session, job_id: str, worker_id: str, error: str, *, retry: bool, max_attempts: int,
+         backoff_seconds: float = 0.0) -> str | None:
     """Record an error. With `retry` and attempts left, the job goes back to the queue (keeping its
-    checkpoint); otherwise it fails. Returns the new status, or None if the job was no longer ours."""
+    checkpoint) and waits backoff_seconds * 2**(attempts - 1) (at most 10 minutes) before it can be claimed
+    again, so that a passing fault (a store or network blip) does not use every attempt in a moment; otherwise
+    it fails. Returns the new status, or None if the job was no longer ours."""
     now = utcnow()
     job = session.execute(select(Job.attempts).where(_held(job_id, worker_id))).first()
     if job is None:
@@ -128,6 +137,8 @@ def fail(session: Session, job_id: str, worker_id: str, error: str, *, retry: bo
         values["finished_at"] = now
     else:
         values["worker_id"] = None
+        delay = min(600.0, backoff_seconds * 2 ** max(0, job.attempts - 1))
+        values["retry_at"] = now + timedelta(seconds=delay) if delay > 0 else None
     result = session.execute(update(Job).where(_held(job_id, worker_id)).values(**values))
     session.commit()
     return status if result.rowcount == 1 else None
