@@ -27,7 +27,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from app.main import create_app
 
     uvicorn.run(create_app(settings), host=args.host or settings.host, port=args.port or settings.port,
-                log_level=args.log_level, proxy_headers=True)
+                log_level=args.log_level, proxy_headers=True, timeout_keep_alive=settings.keep_alive_seconds)
     return 0
 
 
@@ -64,6 +64,25 @@ def _create_key(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from app.core.db import make_engine, make_sessionmaker
+    from app.storage import BlobStore
+    from app.sweep import run_sweep
+
+    if args.grace is not None:
+        settings = settings.model_copy(update={"sweep_grace_seconds": args.grace})
+    engine = make_engine(settings)
+    try:
+        report = run_sweep(make_sessionmaker(engine), BlobStore.from_settings(settings), settings,
+                           delete_missing_rows=args.delete_missing_rows, dry_run=args.dry_run)
+    finally:
+        engine.dispose()
+    print(json.dumps(report.to_dict(), indent=2))
+    return 1 if report.skipped else 0
+
+
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from app.demo import run_demo
 
@@ -95,6 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
     key = sub.add_parser("create-key", help="create an API key (and the tenant if new); prints the key")
     key.add_argument("--tenant", required=True, help="tenant name")
     key.set_defaults(func=_create_key)
+
+    sweep = sub.add_parser("sweep", help="remove blobs without rows and stale upload temp files (after a crash)")
+    sweep.add_argument("--grace", type=float, default=None,
+                       help="leave alone anything younger than this many seconds (SYNTHD_SWEEP_GRACE_SECONDS)")
+    sweep.add_argument("--delete-missing-rows", action="store_true",
+                       help="also delete dataset and model rows whose blob is gone")
+    sweep.add_argument("--dry-run", action="store_true", help="report only; delete nothing")
+    sweep.set_defaults(func=_sweep)
 
     demo = sub.add_parser("demo", help="start the API and a worker, train on the bundled example, show samples")
     demo.add_argument("--csv", default=None, help="CSV to upload (default: the bundled example)")

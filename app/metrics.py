@@ -34,4 +34,15 @@ class Metrics:
             ["method", "route", "status"], registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
+        self.sweeps = Counter("synthd_sweeps", "Sweeps of orphaned blobs run by this process", ["outcome"],
+                              registry=self.registry)
+        self.swept = Counter("synthd_swept", "Orphans removed by the sweep", ["kind"], registry=self.registry)
         self.registry.register(_JobsCollector(job_counts))
+
+    def record_sweep(self, report) -> None:  # noqa: ANN001 - an app.sweep.SweepReport, or None when it failed
+        if report is None:
+            self.sweeps.labels(outcome="failed").inc()
+            return
+        self.sweeps.labels(outcome="skipped" if report.skipped else "done").inc()
+        for kind in ("temp_uploads", "dataset_blobs", "model_blobs", "checkpoint_blobs"):
+            self.swept.labels(kind=kind).inc(len(getattr(report, kind)))

@@ -6,6 +6,7 @@ SYNTHD_BLOB_URL says so. Keys look like `datasets/<uuid>.parquet` or `models/<uu
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from pathlib import Path
@@ -16,6 +17,10 @@ import fsspec
 from app.core.config import Settings
 
 _KEY = re.compile(r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-.]+)*/?$")
+
+
+class BlobStoreError(RuntimeError):
+    """A write to the blob store failed: a full disk, a store that went away, a refused permission."""
 
 
 class BlobStore:
@@ -41,15 +46,26 @@ class BlobStore:
 
     def put_file(self, local: str | os.PathLike, key: str) -> None:
         target = self.path(key)
-        if self.is_local:
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-        self.fs.put_file(str(local), target)
+        try:
+            if self.is_local:
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+            self.fs.put_file(str(local), target)
+        except Exception as exc:
+            raise BlobStoreError(f"the blob store at {self.root} refused a write of {key} "
+                                 f"({type(exc).__name__}: {exc})") from exc
 
     def put_dir(self, local_dir: str | os.PathLike, prefix: str) -> None:
-        for name in sorted(os.listdir(local_dir)):
-            full = os.path.join(local_dir, name)
-            if os.path.isfile(full):
-                self.put_file(full, f"{prefix.rstrip('/')}/{name}")
+        """Upload every file of `local_dir` under `prefix`. All or nothing: when one file fails, the ones
+        already written are removed (best effort) before the error is raised."""
+        try:
+            for name in sorted(os.listdir(local_dir)):
+                full = os.path.join(local_dir, name)
+                if os.path.isfile(full):
+                    self.put_file(full, f"{prefix.rstrip('/')}/{name}")
+        except BlobStoreError:
+            with contextlib.suppress(Exception):  # the store is failing; the sweep removes what is left
+                self.delete(prefix)
+            raise
 
     def get_dir(self, prefix: str, local_dir: str | os.PathLike) -> None:
         os.makedirs(local_dir, exist_ok=True)
@@ -61,6 +77,33 @@ class BlobStore:
 
     def open(self, key: str, mode: str = "rb") -> IO:
         return self.fs.open(self.path(key), mode)
+
+    def children(self, prefix: str) -> list[tuple[str, bool]]:
+        """(name, is_folder) of each entry directly under `prefix`; [] when there is no such folder."""
+        try:
+            entries = self.fs.ls(self.path(prefix), detail=True)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        out = []
+        for entry in entries:
+            name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
+            out.append((name, entry.get("type") == "directory"))
+        return out
+
+    def age_seconds(self, key: str, now: float) -> float | None:
+        """Seconds since the newest write under `key` (a file or a folder); None when it cannot be told."""
+        path = self.path(key)
+        try:
+            if self.fs.isdir(path):
+                infos = list(self.fs.find(path, detail=True).values()) or [self.fs.info(path)]
+            else:
+                infos = [self.fs.info(path)]
+        except FileNotFoundError:
+            return None
+        stamps = [_mtime(info) for info in infos]
+        if any(stamp is None for stamp in stamps):
+            return None
+        return now - max(stamps)
 
     def exists(self, key: str) -> bool:
         return self.fs.exists(self.path(key))
@@ -75,3 +118,16 @@ class BlobStore:
                 self.fs.rm(path)
         except FileNotFoundError:
             pass
+
+
+def _mtime(info: dict) -> float | None:
+    """A modification time in epoch seconds from an fsspec info dict (local: mtime; S3: LastModified)."""
+    value = info.get("mtime", info.get("LastModified", info.get("last_modified", info.get("created"))))
+    if value is None:
+        return None
+    if hasattr(value, "timestamp"):
+        return float(value.timestamp())
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
