@@ -37,8 +37,12 @@ def parse_conditions(items: list[tuple[str, str]], schema: dict) -> dict:
     """Turn the non-reserved query parameters into the engine's conditions, checking them against the schema."""
     kinds = {c["name"]: c["kind"] for c in schema["columns"]}
     conditions: dict = {}
+    reserved_seen: set[str] = set()
     for key, value in items:
         if key in RESERVED:
+            if key in reserved_seen:
+                raise _bad(f"{key!r} is given more than once; give it once", "invalid_request")
+            reserved_seen.add(key)
             continue
         if key not in kinds:
             raise _bad(f"unknown query parameter {key!r}: it is neither one of {list(RESERVED)} nor a column of "
@@ -65,9 +69,15 @@ def _one_condition(key: str, value: str, kind: str):  # noqa: ANN202
                 bounds[name] = _number(key, text) if kind in NUMERIC_KINDS else text
         if kind in NUMERIC_KINDS and "min" in bounds and "max" in bounds and bounds["min"] > bounds["max"]:
             raise _bad(f"column {key!r}: the range {value!r} is empty (lower bound above upper bound)")
+        if kind == "integer" and "min" in bounds and "max" in bounds \
+                and math.ceil(bounds["min"]) > math.floor(bounds["max"]):
+            raise _bad(f"column {key!r} holds whole numbers, and the range {value!r} contains none")
         return bounds
     if kind in NUMERIC_KINDS:
         number = _number(key, value)
+        if kind == "integer" and not number.is_integer():
+            raise _bad(f"column {key!r} holds whole numbers: {value!r} is not one (for a range, write "
+                       f"{key}=LOW..HIGH)")
         return {"min": number, "max": number}
     if value == "":
         raise _bad(f"column {key!r}: give a value, as in {key}=VALUE")

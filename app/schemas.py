@@ -11,9 +11,9 @@ ColumnKind = Literal["continuous", "integer", "categorical", "boolean", "datetim
 
 
 class JobParams(BaseModel):
-    """Training knobs; every one has a default and bounds."""
+    """Training knobs; every one has a default and bounds. Types are strict: `"5"` or `true` is no epoch count."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     epochs: int = Field(300, ge=1, le=100_000, description="Passes over the training rows.")
     batch_size: int = Field(500, ge=10, le=100_000, description="Rows per step; a multiple of `pac`.")
@@ -47,7 +47,7 @@ class JobParams(BaseModel):
 
 
 class JobCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     dataset_id: str = Field(description="The dataset to train on (from POST /v1/datasets).")
     params: JobParams = Field(default_factory=JobParams)
 
@@ -85,6 +85,7 @@ class JobOut(BaseModel):
     error: str | None = None
     attempts: int = Field(description="Times a worker claimed the job (more than 1 after a worker died).")
     resumed_from_epoch: int | None = Field(None, description="The checkpoint epoch the last attempt resumed from.")
+    retry_at: datetime | None = Field(None, description="Queued again after an error: not claimed before this.")
     device: str | None = Field(None, description="Where the last attempt trained (cpu, cuda).")
     model_id: str | None = Field(None, description="The trained model, once the job succeeded.")
     params: dict
@@ -106,12 +107,15 @@ class ModelOut(BaseModel):
     epochs_trained: int
     train_seconds: float
     report: dict | None = Field(None, description="The engine's quality and privacy report on the holdout.")
+    privacy_flagged: bool | None = Field(
+        None, description="True when the model copies its training rows (report.privacy.reasons says how).")
     created_at: datetime
 
 
 class ErrorBody(BaseModel):
-    code: str
-    message: str
+    code: str = Field(description="A stable, machine-readable reason, e.g. not_found, invalid_request.")
+    message: str = Field(description="What went wrong and what to do about it.")
+    details: list[dict] | None = Field(None, description="Per-field validation errors, for invalid_request.")
 
 
 class ErrorOut(BaseModel):

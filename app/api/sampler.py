@@ -8,7 +8,7 @@ from fastapi import Request
 from fastapi.responses import StreamingResponse
 
 from app.core.config import Settings
-from app.core.errors import APIError
+from app.core.errors import APIError, error_response
 from app.metrics import Metrics
 from app.model_cache import ModelCache
 from app.models import Model
@@ -28,11 +28,12 @@ Several conditions combine (`sex=Female&age=30..40`). A parameter that is neithe
 
 SAMPLE_RESPONSES = {
     200: {"description": "Synthetic rows", "content": {
-        "text/csv": {}, "application/x-ndjson": {}, "application/vnd.apache.parquet": {}}},
-    401: {"description": "Missing or unknown API key"},
-    404: {"description": "No such model for this tenant"},
-    409: {"description": "No trained model yet (training has not finished)"},
-    422: {"description": "Bad n, seed, format or condition: `{\"error\": {\"code\", \"message\"}}`"},
+        "text/csv": {"schema": {"type": "string"}}, "application/x-ndjson": {"schema": {"type": "string"}},
+        "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}}}},
+    404: error_response("No such model for this tenant"),
+    409: error_response("No trained model yet (training has not finished)"),
+    422: error_response("Bad n, seed, format or condition"),
+    500: error_response("The model's stored artifact could not be loaded (model_unavailable)"),
 }
 
 

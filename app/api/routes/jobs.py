@@ -10,12 +10,12 @@ from sqlalchemy.orm import Session
 
 from app import queue
 from app.api.deps import CurrentTenant, SessionDep, SettingsDep
-from app.core.errors import ERROR_RESPONSES, APIError, not_found
-from app.models import Dataset, Job, Model
+from app.core.errors import COMMON_RESPONSES, NOT_FOUND, TOO_LARGE, APIError, error_response, not_found
+from app.models import Dataset, Job, Model, is_id
 from app.schemas import JobCreate, JobOut, JobParams
 
 JobId = Annotated[str, Path(description="A job id (from POST /v1/jobs or an upload with train=true).")]
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=COMMON_RESPONSES)
 
 
 def new_job(dataset: Dataset, params: JobParams) -> Job:
@@ -36,7 +36,8 @@ def job_out(job: Job, model_id: str | None) -> JobOut:
         id=job.id, dataset_id=job.dataset_id, status=job.status, epoch=job.epoch, epochs=job.epochs,
         progress=round(min(1.0, job.epoch / job.epochs), 4) if job.epochs else 0.0, losses=job.losses,
         eta_seconds=job.eta_seconds if job.status in ("queued", "running") else None, error=job.error,
-        attempts=job.attempts, resumed_from_epoch=job.resumed_from_epoch, device=job.device, model_id=model_id,
+        attempts=job.attempts, resumed_from_epoch=job.resumed_from_epoch,
+        retry_at=job.retry_at if job.status == "queued" else None, device=job.device, model_id=model_id,
         params=job.params, created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
         updated_at=job.updated_at,
     )
@@ -47,18 +48,24 @@ def _model_id(session: Session, job_id: str) -> str | None:
 
 
 def find_job(session: Session, tenant_id: str, job_id: str) -> Job:
+    if not is_id(job_id):
+        raise not_found("job", job_id)
     job = session.scalar(select(Job).where(Job.id == job_id, Job.tenant_id == tenant_id))
     if job is None:
         raise not_found("job", job_id)
     return job
 
 
-@router.post("", status_code=202, response_model=JobOut, responses=ERROR_RESPONSES, summary="Queue training")
+@router.post("", status_code=202, response_model=JobOut, responses={**NOT_FOUND, **TOO_LARGE},
+             summary="Queue training")
 def create_job(body: JobCreate, tenant: CurrentTenant, session: SessionDep, settings: SettingsDep) -> JobOut:
     """Queue a training job on one of your datasets; a worker picks it up. Poll GET /v1/jobs/{id}."""
     if body.params.epochs > settings.max_epochs:
         raise APIError(422, "invalid_request", f"params.epochs: at most {settings.max_epochs} (SYNTHD_MAX_EPOCHS)")
-    dataset = session.scalar(select(Dataset).where(Dataset.id == body.dataset_id, Dataset.tenant_id == tenant.id))
+    dataset = None
+    if is_id(body.dataset_id):
+        dataset = session.scalar(
+            select(Dataset).where(Dataset.id == body.dataset_id, Dataset.tenant_id == tenant.id))
     if dataset is None:
         raise not_found("dataset", body.dataset_id)
     job = new_job(dataset, body.params)
@@ -81,7 +88,7 @@ def list_jobs(
     return [job_out(job, model_id) for job, model_id in rows]
 
 
-@router.get("/{job_id}", response_model=JobOut, responses=ERROR_RESPONSES, summary="A job's progress")
+@router.get("/{job_id}", response_model=JobOut, responses=NOT_FOUND, summary="A job's progress")
 def get_job(job_id: JobId, tenant: CurrentTenant, session: SessionDep) -> JobOut:
     """Status, epoch of epochs, the last epoch's losses, an ETA, the error if it failed, the model once done."""
     job = find_job(session, tenant.id, job_id)
@@ -89,7 +96,7 @@ def get_job(job_id: JobId, tenant: CurrentTenant, session: SessionDep) -> JobOut
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut,
-             responses={**ERROR_RESPONSES, 409: {"description": "The job already finished"}}, summary="Cancel")
+             responses={**NOT_FOUND, 409: error_response("The job already finished")}, summary="Cancel")
 def cancel_job(job_id: JobId, tenant: CurrentTenant, session: SessionDep) -> JobOut:
     """Cancel a queued job, or stop a running one (its worker stops within an epoch and keeps no model)."""
     job = find_job(session, tenant.id, job_id)

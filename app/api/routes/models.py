@@ -10,13 +10,13 @@ from sqlalchemy import select
 
 from app.api.deps import CacheDep, CurrentTenant, MetricsDep, SessionDep, SettingsDep
 from app.api.sampler import SAMPLE_DESCRIPTION, SAMPLE_RESPONSES, stream_sample
-from app.core.errors import ERROR_RESPONSES, not_found
-from app.models import Model
+from app.core.errors import COMMON_RESPONSES, NOT_FOUND, not_found
+from app.models import Model, is_id
 from app.sampling import json_safe
 from app.schemas import ModelOut
 
 ModelId = Annotated[str, Path(description="A model id (a succeeded job's model_id).")]
-router = APIRouter(prefix="/v1/models", tags=["models"])
+router = APIRouter(prefix="/v1/models", tags=["models"], responses=COMMON_RESPONSES)
 
 
 def model_out(model: Model) -> ModelOut:
@@ -25,11 +25,18 @@ def model_out(model: Model) -> ModelOut:
         id=model.id, job_id=model.job_id, dataset_id=model.dataset_id, columns=columns,
         column_kinds={c["name"]: c["kind"] for c in columns}, params=model.params, train_rows=model.train_rows,
         holdout_rows=model.holdout_rows, epochs_trained=model.epochs_trained, train_seconds=model.train_seconds,
-        report=json_safe(model.report), created_at=model.created_at,
+        report=json_safe(model.report), privacy_flagged=_flagged(model.report), created_at=model.created_at,
     )
 
 
+def _flagged(report: dict | None) -> bool | None:
+    privacy = (report or {}).get("privacy")
+    return privacy.get("flagged") if isinstance(privacy, dict) else None
+
+
 def find_model(session, tenant_id: str, model_id: str) -> Model:  # noqa: ANN001
+    if not is_id(model_id):
+        raise not_found("model", model_id)
     model = session.scalar(select(Model).where(Model.id == model_id, Model.tenant_id == tenant_id))
     if model is None:
         raise not_found("model", model_id)
@@ -47,7 +54,7 @@ def list_models(
     return [model_out(m) for m in rows]
 
 
-@router.get("/{model_id}", response_model=ModelOut, responses=ERROR_RESPONSES, summary="A model and its report")
+@router.get("/{model_id}", response_model=ModelOut, responses=NOT_FOUND, summary="A model and its report")
 def get_model(model_id: ModelId, tenant: CurrentTenant, session: SessionDep) -> ModelOut:
     """Model metadata, the schema it was trained on, and its quality and privacy report on the holdout."""
     return model_out(find_model(session, tenant.id, model_id))

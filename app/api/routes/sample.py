@@ -11,10 +11,10 @@ from sqlalchemy import select
 from app.api.deps import CacheDep, CurrentTenant, MetricsDep, SessionDep, SettingsDep
 from app.api.routes.models import find_model
 from app.api.sampler import SAMPLE_DESCRIPTION, SAMPLE_RESPONSES, stream_sample
-from app.core.errors import APIError
+from app.core.errors import COMMON_RESPONSES, APIError
 from app.models import Job, Model
 
-router = APIRouter(tags=["sample"])
+router = APIRouter(tags=["sample"], responses=COMMON_RESPONSES)
 
 
 @router.get("/sample", response_class=StreamingResponse, responses=SAMPLE_RESPONSES,
