@@ -44,15 +44,31 @@ class Worker:
         _set_torch_threads(self.settings.worker_torch_threads)
         done = 0
         log.info("worker %s: waiting for jobs", self.id)
+        failures = 0
         while not self.stopping.is_set():
-            claimed = self.claim()
+            try:
+                claimed = self.claim()
+            except Exception as exc:  # the database is down or restarting: wait, then look again
+                failures += 1
+                delay = min(30.0, 0.5 * 2 ** min(failures, 6))
+                log.warning("worker %s: cannot reach the queue (%s); retrying in %.1fs", self.id,
+                            str(exc).splitlines()[0] if str(exc) else type(exc).__name__, delay)
+                self.stopping.wait(delay)
+                continue
+            if failures:
+                log.info("worker %s: the queue answers again", self.id)
+                failures = 0
             if claimed is None:
                 if once:
                     break
                 self.stopping.wait(self.settings.poll_seconds)
                 continue
             log.info("worker %s: claimed job %s (attempt %d)", self.id, claimed.job_id, claimed.attempt)
-            outcome = Trainer(self, claimed).run()
+            try:
+                outcome = Trainer(self, claimed).run()
+            except Exception:  # never lose the worker to one job: its lease lapses and it is retried
+                log.exception("worker %s: job %s broke the trainer", self.id, claimed.job_id)
+                outcome = "crashed the trainer"
             log.info("worker %s: job %s %s", self.id, claimed.job_id, outcome)
             done += 1
             if max_jobs is not None and done >= max_jobs:

@@ -21,6 +21,7 @@ import pandas as pd
 from app import queue
 from app.models import Dataset, Job, Model, new_id
 from app.sampling import json_safe
+from worker.scoring import score_model
 
 if TYPE_CHECKING:
     from worker.main import Worker
@@ -67,18 +68,40 @@ class Trainer:
         self.tmp = Path(tempfile.mkdtemp(prefix=f"synthd-job-{self.job_id[:8]}-"))
 
     # --- lease ------------------------------------------------------------------------------------------
-    def renew(self, **progress) -> bool:
+    def write(self, **progress) -> bool | None:
+        """Renew the lease and write progress. True: still ours; False: lost (cancelled or taken over);
+        None: the database did not answer, so nobody knows (the lease may still have time left)."""
         if self.lost.is_set():
             return False
         try:
             with self.sessions() as session:
                 held = queue.renew(session, self.job_id, self.worker.id, self.settings.lease_seconds, **progress)
-        except Exception:
-            log.exception("job %s: lease renewal failed; will retry", self.job_id)
-            return True  # a database hiccup: the lease still has time left
+        except Exception as exc:
+            log.warning("job %s: lease renewal failed (%s); will retry", self.job_id,
+                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            return None
         if not held:
             self.lost.set()
         return held
+
+    def renew(self, **progress) -> bool:
+        return self.write(**progress) is not False  # a database hiccup: carry on while the lease may hold
+
+    def with_retry(self, what: str, action, deadline_seconds: float | None = None):  # noqa: ANN001, ANN201
+        """Run a database action, retrying while the database is unreachable (a restart, a fail-over) for up
+        to `deadline_seconds` (default: the lease). Raises the last error after that."""
+        deadline = time.monotonic() + (deadline_seconds or self.settings.lease_seconds)
+        delay = 0.5
+        while True:
+            try:
+                return action()
+            except Exception as exc:
+                if not _transient(exc) or time.monotonic() + delay > deadline:
+                    raise
+                log.warning("job %s: %s failed (%s); retrying in %.1fs", self.job_id, what,
+                            str(exc).splitlines()[0], delay)
+                time.sleep(delay)
+                delay = min(5.0, delay * 2)
 
     def _heartbeat(self) -> None:
         interval = max(0.2, self.settings.lease_seconds / 3)
@@ -105,9 +128,18 @@ class Trainer:
             message = str(exc) if permanent else f"{type(exc).__name__}: {exc}"
             if not permanent:
                 log.error("job %s failed:\n%s", self.job_id, traceback.format_exc())
-            with self.sessions() as session:
-                status = queue.fail(session, self.job_id, self.worker.id, message, retry=not permanent,
-                                    max_attempts=self.settings.max_attempts)
+
+            def record() -> str | None:
+                with self.sessions() as session:
+                    return queue.fail(session, self.job_id, self.worker.id, message, retry=not permanent,
+                                      max_attempts=self.settings.max_attempts,
+                                      backoff_seconds=self.settings.retry_backoff_seconds)
+
+            try:
+                status = self.with_retry("recording the failure", record)
+            except Exception as db_exc:  # the lease lapses and the job is claimed again: not lost
+                log.error("job %s: could not record its failure (%s); its lease will lapse", self.job_id, db_exc)
+                return f"error (unrecorded): {message}"
             if status == "failed":
                 self._drop(f"checkpoints/{self.job_id}")
             return f"error ({status}): {message}"
@@ -135,13 +167,18 @@ class Trainer:
         del frame
 
         resumed_from = None
+        model = None
         if job.checkpoint_key:
             local = self.tmp / "resume"
-            self.blobs.get_dir(job.checkpoint_key, local)
-            model = Synthesizer.from_checkpoint(str(local), device=device)
-            resumed_from = job.checkpoint_epoch
-            log.info("job %s: resuming from the checkpoint of epoch %s", self.job_id, resumed_from)
-        else:
+            try:
+                self.blobs.get_dir(job.checkpoint_key, local)
+                model = Synthesizer.from_checkpoint(str(local), device=device)
+                resumed_from = job.checkpoint_epoch
+                log.info("job %s: resuming from the checkpoint of epoch %s", self.job_id, resumed_from)
+            except Exception as exc:  # a checkpoint the store lost or cannot give back: train from the start
+                log.warning("job %s: checkpoint %s unreadable (%s: %s); training from the start", self.job_id,
+                            job.checkpoint_key, type(exc).__name__, exc)
+        if model is None:
             model = Synthesizer(
                 epochs=params["epochs"], batch_size=params["batch_size"], seed=params["seed"], device=device,
                 column_kinds=params.get("column_kinds"),
@@ -199,11 +236,13 @@ class Trainer:
         model.save_checkpoint(str(local))
         self.blobs.put_dir(local, key)
         shutil.rmtree(local, ignore_errors=True)
-        if self.renew(checkpoint_key=key, checkpoint_epoch=epoch):
+        recorded = self.write(checkpoint_key=key, checkpoint_epoch=epoch)
+        if recorded:
             self._drop(state["checkpoint_key"])
             state["checkpoint_key"] = key
-        else:
+        elif recorded is False:
             self._drop(key)
+        # None: the database did not answer; the recorded checkpoint stays, and the sweep removes this one
 
     def _drop(self, key: str | None) -> None:
         if key:
@@ -213,18 +252,17 @@ class Trainer:
                 log.warning("job %s: could not delete blob %s", self.job_id, key)
 
     def _report(self, model, train: pd.DataFrame, holdout: pd.DataFrame | None, seed: int) -> dict:  # noqa: ANN001
-        limit = max(10, self.settings.quality_rows)
+        rows = min(len(train), max(10, self.settings.quality_rows))
         try:
-            from synth.quality import report
-
-            real = train.sample(n=limit, random_state=seed) if len(train) > limit else train
-            hold = holdout.sample(n=limit, random_state=seed) if holdout is not None and len(holdout) > limit \
-                else holdout
-            synthetic = model.sample(len(real), seed=seed)
-            return json_safe(report(real, synthetic, holdout=hold))
+            synthetic = model.sample(rows, seed=seed)
         except Exception as exc:  # a report that fails must not cost the model
-            log.warning("job %s: quality report failed: %s", self.job_id, exc)
-            return {"error": f"quality report failed: {type(exc).__name__}: {exc}"}
+            log.warning("job %s: sampling for the quality report failed: %s", self.job_id, exc)
+            return {"error": f"quality report failed: {type(exc).__name__}: {exc}", "privacy": None}
+        report = score_model(synthetic, train, holdout, seed, self.settings.quality_rows)
+        privacy = report.get("privacy") or {}
+        if privacy.get("flagged"):
+            log.warning("job %s: privacy flag: %s", self.job_id, "; ".join(privacy["reasons"]))
+        return report
 
     def _store(self, model, job: Job, train: pd.DataFrame, holdout: pd.DataFrame | None,  # noqa: ANN001
                epochs_trained: int, train_seconds: float, report: dict) -> str:
@@ -240,8 +278,16 @@ class Trainer:
             holdout_rows=0 if holdout is None else len(holdout), epochs_trained=epochs_trained,
             train_seconds=round(train_seconds, 3), report=report,
         )
-        with self.sessions() as session:
-            finished = queue.finish(session, self.job_id, self.worker.id, row)
+
+        def finish() -> bool:
+            with self.sessions() as session:
+                return queue.finish(session, self.job_id, self.worker.id, row)
+
+        try:
+            finished = self.with_retry("recording the model", finish)
+        except Exception:
+            self._drop(key)  # no row for it: never served; the job is retried once its lease lapses
+            raise
         if not finished:
             self._drop(key)
             raise LeaseLost
@@ -249,3 +295,13 @@ class Trainer:
         return f"succeeded: model {model_id} ({epochs_trained} epochs, {train_seconds:.1f}s)"
 
 
+
+
+def _transient(exc: BaseException) -> bool:
+    """A database error worth retrying: the connection failed or was cut (a restart, a fail-over)."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
