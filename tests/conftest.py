@@ -126,7 +126,7 @@ def api(service_env: dict[str, str], state_dir: Path) -> Iterator[str]:
     log = open(state_dir / "api.log", "ab")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"],
+         "--port", str(port), "--log-level", "warning", "--timeout-keep-alive", "75"],  # as `synthd serve` does
         cwd=ROOT, env=service_env, stdout=log, stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
@@ -244,3 +244,128 @@ def trained(api: str, make_key, db, service_env: dict[str, str], state_dir: Path
         job = client.get(f"/v1/jobs/{job_id}").json()
         assert job["status"] == "succeeded", (job, done.stderr[-3000:])
     return {"key": key, "dataset_id": dataset["id"], "job_id": job_id, "model_id": job["model_id"]}
+
+
+def stored(db, state_dir: Path) -> dict[str, int]:  # noqa: ANN001
+    """What the service has kept: rows per table, and files in the blob store and the upload temp folder.
+    Refused requests must leave every one of these unchanged."""
+    from sqlalchemy import func, select
+
+    from app.models import Dataset, Job, Model
+
+    with db() as session:
+        counts = {table.__tablename__: session.scalar(select(func.count()).select_from(table))
+                  for table in (Dataset, Job, Model)}
+    counts["blob_files"] = sum(1 for p in (state_dir / "blobs").rglob("*") if p.is_file())
+    tmp = state_dir / "tmp"
+    counts["temp_files"] = sum(1 for p in tmp.rglob("*")) if tmp.exists() else 0
+    return counts
+
+
+def _drop_database(url: str) -> None:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    admin = parsed.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (parsed.database,),
+        )
+        conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}"')
+
+
+class Service:
+    """A whole synthd of its own for one test: its own Postgres database (on the test cluster), state folder and
+    blob store, an API process it can kill and restart, and workers. Fault tests break it freely."""
+
+    def __init__(self, name: str, root: Path, base_env: dict[str, str], **env: str) -> None:
+        from sqlalchemy.engine import make_url
+
+        from app.core.config import Settings
+        from app.core.db import make_engine, make_sessionmaker
+        from app.core.migrate import upgrade
+
+        url = make_url(TEST_DATABASE_URL)
+        self.database_url = url.set(database=f"{url.database}_{name}").render_as_string(hide_password=False)
+        _ensure_database(self.database_url)
+        upgrade(Settings(database_url=self.database_url))
+        self.root = root
+        self.state = root / "state"
+        self.state.mkdir(parents=True, exist_ok=True)
+        self.env = {**base_env, "DATABASE_URL": self.database_url, "SYNTHD_DATA_DIR": str(self.state),
+                    "SYNTHD_BLOB_URL": str(self.state / "blobs"), **env}
+        self.settings = Settings(database_url=self.database_url, data_dir=self.state,
+                                 blob_url=str(self.state / "blobs"))
+        self.engine = make_engine(self.settings)
+        self.db = make_sessionmaker(self.engine)
+        self.api_proc: subprocess.Popen | None = None
+        self.base = ""
+        self.workers = Workers(self.env, root)
+        self.procs: list[subprocess.Popen] = []
+
+    def start_api(self, timeout: float = 60, **env: str) -> str:
+        port = free_port()
+        log_path = self.root / "api.log"
+        self.api_proc = subprocess.Popen(  # the way operators run it: `synthd serve`
+            [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT, env={**self.env, **env}, stdout=open(log_path, "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
+        )
+        self.procs.append(self.api_proc)
+        self.base = f"http://127.0.0.1:{port}"
+        proc = self.api_proc
+
+        def ready() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"the API exited: {self.api_log()[-3000:]}")
+            try:
+                return httpx.get(f"{self.base}/readyz", timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_for(ready, timeout, "the API to be ready")
+        return self.base
+
+    def api_log(self) -> str:
+        path = self.root / "api.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def kill_api(self, sig: int = signal.SIGKILL) -> None:
+        if self.api_proc is not None and self.api_proc.poll() is None:
+            self.api_proc.send_signal(sig)
+            self.api_proc.wait(timeout=30)
+
+    def key(self, tenant: str) -> str:
+        from app.tenants import create_key
+
+        with self.db() as session:
+            return create_key(session, tenant)
+
+    def client(self, tenant: str, timeout: float = 60) -> httpx.Client:
+        return httpx.Client(base_url=self.base, headers={"Authorization": f"Bearer {self.key(tenant)}"},
+                            timeout=timeout)
+
+    def close(self) -> None:
+        self.workers.stop_all()
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+        self.engine.dispose()
+        _drop_database(self.database_url)
+
+
+@pytest.fixture
+def own_service(tmp_path: Path, service_env: dict[str, str], database_url: str) -> Iterator[Callable[..., Service]]:
+    """own_service("name", **env) -> a Service of its own (database dropped at teardown)."""
+    made: list[Service] = []
+
+    def make(name: str, **env: str) -> Service:
+        service = Service(name, tmp_path / name, service_env, **env)
+        made.append(service)
+        return service
+
+    yield make
+    for service in made:
+        service.close()
