@@ -86,6 +86,10 @@ def _range(name: str, wanted, spec) -> tuple[float, float]:
                          f"[{_show(spec.minimum, spec)}, {_show(spec.maximum, spec)}]")
     if low > high:
         raise SynthError(f"range condition on {name!r} is empty: min {low} is above max {high}")
+    if spec.kind == "integer":  # only whole numbers exist in the column
+        low, high = float(np.ceil(low)), float(np.floor(high))
+        if low > high:
+            raise SynthError(f"condition on {name!r} holds no whole number, and the column has only whole numbers")
     return low, high
 
 

@@ -394,7 +394,7 @@ class Synthesizer:
 
     def _check_progress(self, plan: Plan, produced: int, generated: int, n: int) -> bool:
         """Whether to force categorical conditions from now on; raise when a range cannot be met."""
-        budget = max(50 * n, 200_000)
+        budget = max(20 * n, 100_000)  # rows generated before conditions are forced or given up
         if generated < budget:
             return False
         if plan.ranges or plan.equals:

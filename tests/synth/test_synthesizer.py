@@ -54,6 +54,7 @@ def test_conditions_are_met_in_every_row(adult_model):
         ({"age": {"min": 50, "max": 40}}, "empty"),
         ({"age": {"min": "old"}}, "not a number"),
         ({"age": {"low": 3}}, "takes 'min' and 'max'"),
+        ({"age": 37.5}, "no whole number"),
     ],
 )
 def test_bad_conditions_raise(adult_model, conditions, message):
