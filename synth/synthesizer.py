@@ -337,13 +337,11 @@ class Synthesizer:
         plan = plan_conditions(conditions, self.schema, self.transformer)  # errors before any work
         return _rechunk(self._row_stream(n, int(seed), plan), chunk_rows)
 
-    def _network_batches(self, n: int, seed: int, plan: Plan) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Generator output drawn into (scalars, codes), batch after batch, for as long as asked."""
-        layout = self._layout()
+    def _network_batches(self, n: int, seed: int, plan: Plan) -> Iterator[torch.Tensor]:
+        """Raw generator output, batch after batch, for as long as asked."""
         gen = torch.Generator(self.device).manual_seed(seed)
-        rng = np.random.default_rng([seed, 1])  # this side's own stream: it runs in its own thread
+        rng = np.random.default_rng([seed, 1])  # this side's own streams: it runs in its own thread
         sampler = self._sampling_sampler()
-        bias = self._bias_tensor(layout)
         steer = self._steering(plan)
         conditioned = bool(plan.discrete or plan.ranges or plan.equals)
         generated = 0
@@ -357,15 +355,21 @@ class Synthesizer:
                     c = torch.from_numpy(self._draw_codes(block, accepted, batch, rng)).to(self.device).long()
                 else:
                     j, c = sampler.sample_condition(batch, gen, true_frequency=True) or (None, None)
-                raw = self.generate(sampler.generator_input(self.config.embedding_dim, j, c, batch, gen))
-                yield self._decode_raw(raw, layout, gen, bias)
+                yield self.generate(sampler.generator_input(self.config.embedding_dim, j, c, batch, gen))
             generated += batch
 
     def _row_stream(self, n: int, seed: int, plan: Plan) -> Iterator[pd.DataFrame]:
+        """Rows meeting `plan`: the network runs a batch ahead in its own thread while this one draws the
+        categories and decodes the previous batch."""
+        layout = self._layout()
+        bias = self._bias_tensor(layout)
+        gen = torch.Generator(self.device).manual_seed(seed + 1)
         rng = np.random.default_rng(seed)
         produced = generated = 0
         forcing = False
-        for scalars, codes in _prefetch(self._network_batches(n, seed, plan)):
+        for raw in _prefetch(self._network_batches(n, seed, plan)):
+            with torch.inference_mode():
+                scalars, codes = self._decode_raw(raw, layout, gen, bias)
             batch = len(scalars)
             generated += batch
             keep = np.ones(batch, dtype=bool)
