@@ -46,7 +46,7 @@ test: install pg
 		$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check app worker tests
+	$(BIN)/ruff check synth app worker tests bench
 
 compose-config:
 	docker-compose config --quiet
