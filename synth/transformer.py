@@ -153,13 +153,6 @@ class DataTransformer:
     def block_widths(self) -> list[int]:
         return [self._encoder(b).width for b in range(len(self.blocks))]
 
-    def block_offsets(self) -> list[int]:
-        offsets, pos = [], self.n_scalars
-        for w in self.block_widths():
-            offsets.append(pos)
-            pos += w
-        return offsets
-
     @property
     def output_dim(self) -> int:
         return self.n_scalars + sum(self.block_widths())
