@@ -367,7 +367,9 @@ class Synthesizer:
         rng = np.random.default_rng(seed)
         produced = generated = 0
         forcing = False
-        for raw in _prefetch(self._network_batches(n, seed, plan)):
+        batches = self._network_batches(n, seed, plan)
+        # A thread pays off only when there is a next batch to compute while this one is decoded.
+        for raw in (_prefetch(batches) if n > GEN_BATCH else batches):
             with torch.inference_mode():
                 scalars, codes = self._decode_raw(raw, layout, gen, bias)
             batch = len(scalars)
