@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import resource
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -129,3 +130,18 @@ def set_threads(threads: int) -> None:
 
 def rate(rows: int, seconds: float) -> float | None:
     return rows / seconds if seconds > 0 else None
+
+
+def save_record(record: dict, run_dir: Path) -> Path:
+    """Write a runner's raw figures beside its run folder, as <run_dir>.json."""
+    path = run_dir.with_suffix(".json")
+    path.write_text(json.dumps(record, indent=1, default=str))
+    return path
+
+
+def command_line(module: str, repo: Path) -> str:
+    """The command that reproduces this run, with the interpreter relative to the repository."""
+    exe = Path(sys.executable)
+    if exe.is_relative_to(repo):
+        exe = exe.relative_to(repo)
+    return shlex.join([str(exe), "-m", module, *sys.argv[1:]])

@@ -17,7 +17,6 @@ import json
 import os
 import platform
 import re
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -199,7 +198,7 @@ def run(args: argparse.Namespace) -> dict:
     log_dir = OUT / stamp
     log_dir.mkdir(parents=True, exist_ok=True)
     record = {
-        "command": command_line(),
+        "command": common.command_line("bench.engine", REPO),
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "settings": {k: v for k, v in vars(args).items() if k not in ("write", "from_json")},
@@ -214,32 +213,19 @@ def run(args: argparse.Namespace) -> dict:
             if side in entry:
                 entry[f"quality_{side}"] = score(name, entry[side], args)
         record["datasets"][name] = entry
-        _save(record, log_dir)
+        common.save_record(record, log_dir)
     if not args.skip_memory:
         record["memory"] = {"ours": run_child("ours", "memory", args.memory_dataset, args, log_dir)}
         if args.peer_memory and not args.skip_peer:
             record["memory"]["ctgan"] = run_child("ctgan", "memory", args.memory_dataset, args, log_dir)
-        _save(record, log_dir)
+        common.save_record(record, log_dir)
     if args.budget_seconds > 0:
         budget = run_child("ours", "budget", "adult", args, log_dir)
         record["budget"] = {"ours": budget, "quality": score("adult", budget, args)}
     record["machine"]["loadavg_end"] = _loadavg()
-    path = _save(record, log_dir)
+    path = common.save_record(record, log_dir)
     print(f"[bench] raw figures: {path.relative_to(REPO)}", flush=True)
     return record
-
-
-def _save(record: dict, log_dir: Path) -> Path:
-    path = log_dir.with_suffix(".json")
-    path.write_text(json.dumps(record, indent=1, default=str))
-    return path
-
-
-def command_line() -> str:
-    exe = Path(sys.executable)
-    if exe.is_relative_to(REPO):
-        exe = exe.relative_to(REPO)
-    return shlex.join([str(exe), "-m", "bench.engine", *sys.argv[1:]])
 
 
 # ---- the figures -------------------------------------------------------------------------------------

@@ -26,7 +26,6 @@ import io
 import json
 import os
 import re
-import shlex
 import shutil
 import socket
 import statistics
@@ -36,7 +35,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench import datasets
+from bench import common, datasets
 from bench.engine import _loadavg, machine
 
 REPO = datasets.REPO
@@ -546,7 +545,7 @@ def run(args: argparse.Namespace) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     info = machine()
     record = {
-        "command": command_line(),
+        "command": common.command_line("bench.service", REPO),
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": info,
         "software": {"fastapi": fastapi.__version__, "uvicorn": uvicorn.__version__, "httpx": httpx.__version__,
@@ -585,9 +584,9 @@ def run(args: argparse.Namespace) -> dict:
         log(f"  p50 {record['latency_many']['p50_ms']:.1f} ms, p99 {record['latency_many']['p99_ms']:.1f} ms, "
             f"{record['latency_many']['requests_per_s']:.1f} req/s")
         record["service"]["api_threads_after_latency"] = api.threads()
-        _save(record, work)
+        common.save_record(record, work)
         record["streaming"] = streaming(api, state, args, chunk, threads)
-        _save(record, work)
+        common.save_record(record, work)
         if args.memory_rows:
             log(f"memory: streaming {args.memory_rows:,} rows of CSV")
             record["memory"] = memory(api, state, args)
@@ -602,7 +601,7 @@ def run(args: argparse.Namespace) -> dict:
                 drop_database(state["pg_admin_url"])
             shutil.rmtree(state["data_dir"], ignore_errors=True)
     record["machine"]["loadavg_end"] = _loadavg()
-    path = _save(record, work)
+    path = common.save_record(record, work)
     log(f"raw figures: {path.relative_to(REPO)}")
     return record
 
@@ -616,19 +615,6 @@ def git_state() -> dict:
 
     dirty = [line[3:] for line in git("status", "--porcelain", "--", "synth", "app").splitlines() if line.strip()]
     return {"commit": git("rev-parse", "--short", "HEAD").strip(), "uncommitted_engine_or_app": dirty}
-
-
-def _save(record: dict, work: Path) -> Path:
-    path = work.with_suffix(".json")
-    path.write_text(json.dumps(record, indent=1, default=str))
-    return path
-
-
-def command_line() -> str:
-    exe = Path(sys.executable)
-    if exe.is_relative_to(REPO):
-        exe = exe.relative_to(REPO)
-    return shlex.join([str(exe), "-m", "bench.service", *sys.argv[1:]])
 
 
 # ---- the figures -------------------------------------------------------------------------------------
