@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import itertools
+from typing import Annotated, Literal
 
-from fastapi import Request
+from fastapi import Query, Request
 from fastapi.responses import StreamingResponse
 
 from app.core.config import Settings
@@ -13,6 +14,12 @@ from app.metrics import Metrics
 from app.model_cache import ModelCache
 from app.models import Model
 from app.sampling import FORMATS, encode, parse_conditions
+
+# The query parameters both sample routes take, declared once.
+SampleRows = Annotated[int, Query(ge=1, description="Rows to generate (at most SYNTHD_MAX_SAMPLE_ROWS).")]
+SampleSeed = Annotated[int | None, Query(ge=0, le=2**32 - 1, description="Same seed, same rows.")]
+SampleFormat = Annotated[Literal["csv", "jsonl", "parquet"],
+                         Query(alias="format", description="csv, jsonl or parquet.")]
 
 SAMPLE_DESCRIPTION = """Generate `n` synthetic rows, streamed in chunks (CSV with a header, JSON lines, or Parquet).
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
 from app.api.deps import CacheDep, CurrentTenant, MetricsDep, SessionDep, SettingsDep
-from app.api.sampler import SAMPLE_DESCRIPTION, SAMPLE_RESPONSES, stream_sample
+from app.api.sampler import SAMPLE_DESCRIPTION, SAMPLE_RESPONSES, SampleFormat, SampleRows, SampleSeed, stream_sample
 from app.core.errors import COMMON_RESPONSES, NOT_FOUND, not_found
 from app.models import Model, is_id
 from app.sampling import json_safe
@@ -70,10 +70,9 @@ def sample_model(
     settings: SettingsDep,
     cache: CacheDep,
     metrics: MetricsDep,
-    n: Annotated[int, Query(ge=1, description="Rows to generate (at most SYNTHD_MAX_SAMPLE_ROWS).")] = 1000,
-    seed: Annotated[int | None, Query(ge=0, le=2**32 - 1, description="Same seed, same rows.")] = None,
-    fmt: Annotated[Literal["csv", "jsonl", "parquet"], Query(alias="format", description="csv, jsonl or parquet.")]
-    = "csv",
+    n: SampleRows = 1000,
+    seed: SampleSeed = None,
+    fmt: SampleFormat = "csv",
 ) -> StreamingResponse:
     model = find_model(session, tenant.id, model_id)
     session.close()

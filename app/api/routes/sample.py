@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from app.api.deps import CacheDep, CurrentTenant, MetricsDep, SessionDep, SettingsDep
 from app.api.routes.models import find_model
-from app.api.sampler import SAMPLE_DESCRIPTION, SAMPLE_RESPONSES, stream_sample
+from app.api.sampler import SAMPLE_DESCRIPTION, SAMPLE_RESPONSES, SampleFormat, SampleRows, SampleSeed, stream_sample
 from app.core.errors import COMMON_RESPONSES, APIError
 from app.models import Job, Model
 
@@ -26,10 +26,9 @@ def sample(
     settings: SettingsDep,
     cache: CacheDep,
     metrics: MetricsDep,
-    n: Annotated[int, Query(ge=1, description="Rows to generate (at most SYNTHD_MAX_SAMPLE_ROWS).")] = 1000,
-    seed: Annotated[int | None, Query(ge=0, le=2**32 - 1, description="Same seed, same rows.")] = None,
-    fmt: Annotated[Literal["csv", "jsonl", "parquet"], Query(alias="format", description="csv, jsonl or parquet.")]
-    = "csv",
+    n: SampleRows = 1000,
+    seed: SampleSeed = None,
+    fmt: SampleFormat = "csv",
     model_id: Annotated[str | None, Query(description="Which model; default: your newest.")] = None,
 ) -> StreamingResponse:
     if model_id:
