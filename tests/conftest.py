@@ -48,17 +48,14 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str, interva
 
 
 def _ensure_database(url: str) -> None:
+    """A new, empty database at `url` (dropped first when it exists)."""
     import psycopg
     from sqlalchemy.engine import make_url
 
+    _drop_database(url)
     parsed = make_url(url)
     admin = parsed.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            (parsed.database,),
-        )
-        conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}"')
         conn.execute(f'CREATE DATABASE "{parsed.database}"')
 
 
