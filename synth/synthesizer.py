@@ -125,6 +125,7 @@ class Synthesizer:
         self._opt_g = self._opt_d = None
         self._gen: torch.Generator | None = None
         self._frozen: FrozenGenerator | None = None  # built from the trained generator on first sampling
+        self._sampling: tuple | None = None  # (layout, sampler, bias) for sampling, built once per trained model
         self._resume_state: dict | None = None
 
     # ---- fitting ---------------------------------------------------------------------------------
@@ -151,7 +152,7 @@ class Synthesizer:
             sampler=ConditionalSampler(codes, t.block_widths(), t.discrete_blocks(), cfg.log_frequency, self.device),
             cond_block=torch.tensor(t.discrete_blocks(), dtype=torch.long, device=self.device))
         self._restore_rng()
-        self._frozen = None
+        self._frozen = self._sampling = None
         self._generator.train()
         self._discriminator.train()
         with _deterministic(self.device):
@@ -297,6 +298,7 @@ class Synthesizer:
                 bias = bias + torch.log(probs_target.clamp_min(1e-8)) - torch.log(mean.clamp_min(1e-8))
                 bias = bias.masked_fill(layout.pad, 0.0).clamp(-20, 20)
             self.biases = [bias[b, :w].tolist() for b, w in enumerate(t.block_widths())]
+            self._sampling = None  # it holds the biases
             scalars, block_codes = self._decode_raw(raw, layout, gen)
         for b, (kind, i) in enumerate(t.blocks):
             if kind != "continuous":
@@ -341,7 +343,7 @@ class Synthesizer:
         """Raw generator output, batch after batch, for as long as asked."""
         gen = torch.Generator(self.device).manual_seed(seed)
         rng = np.random.default_rng([seed, 1])  # this side's own streams: it runs in its own thread
-        sampler = self._sampling_sampler()
+        _, sampler, _ = self._sampling_parts()
         steer = self._steering(plan)
         conditioned = bool(plan.discrete or plan.ranges or plan.equals)
         generated = 0
@@ -361,8 +363,7 @@ class Synthesizer:
     def _row_stream(self, n: int, seed: int, plan: Plan) -> Iterator[pd.DataFrame]:
         """Rows meeting `plan`: the network runs a batch ahead in its own thread while this one draws the
         categories and decodes the previous batch."""
-        layout = self._layout()
-        bias = self._bias_tensor(layout)
+        layout, _, bias = self._sampling_parts()
         gen = torch.Generator(self.device).manual_seed(seed + 1)
         rng = np.random.default_rng(seed)
         produced = generated = 0
@@ -410,6 +411,13 @@ class Synthesizer:
                 raise SynthError(f"the model almost never generates rows meeting the conditions on {names} "
                                  f"({produced} of {generated} rows met them); relax them")
         return True  # categorical conditions that the generator rarely meets are set directly
+
+    def _sampling_parts(self) -> tuple[BlockLayout, ConditionalSampler, torch.Tensor]:
+        """What every sample call needs and no sample call changes; built on the first one."""
+        if self._sampling is None:
+            layout = self._layout()
+            self._sampling = (layout, self._sampling_sampler(), self._bias_tensor(layout))
+        return self._sampling
 
     def _sampling_sampler(self) -> ConditionalSampler:
         """Conditional vectors for sampling: true category frequencies from the fitted transformer."""
