@@ -22,12 +22,15 @@ from synth.schema import Schema
 from synth.transformer import DataTransformer
 
 FORMAT_VERSION = 1
+# Checkpoints have their own version: they hold the critic, whose layout a model does not carry.
+# 2: the critic's first layer is two weights (data, conditional one-hots) instead of one.
+CHECKPOINT_VERSION = 2
 MODEL_KIND, CHECKPOINT_KIND = "synthd-model", "synthd-checkpoint"
 
 
-def _spec(model) -> dict:
+def _spec(model, version: int = FORMAT_VERSION) -> dict:
     return {
-        "format_version": FORMAT_VERSION,
+        "format_version": version,
         "config": model.config_dict(),
         "column_kinds": model.column_kinds,
         "schema": model.schema.to_dict(),
@@ -64,7 +67,8 @@ def save_checkpoint(model, path) -> None:
     tensors["rng.gen"] = model._gen.get_state()
     if model.device.type == "cuda":
         tensors["rng.cuda"] = torch.cuda.get_rng_state(model.device)
-    _write(path, "checkpoint", {"kind": CHECKPOINT_KIND, **_spec(model), "optimizers": groups}, tensors)
+    spec = {"kind": CHECKPOINT_KIND, **_spec(model, CHECKPOINT_VERSION), "optimizers": groups}
+    _write(path, "checkpoint", spec, tensors)
 
 
 def _write(path: Path, stem: str, spec: dict, tensors: dict) -> None:
@@ -76,7 +80,7 @@ def _write(path: Path, stem: str, spec: dict, tensors: dict) -> None:
     os.replace(tmp_spec, path / f"{stem}.json")
 
 
-def _read(path, stem: str, kind: str) -> tuple[dict, dict]:
+def _read(path, stem: str, kind: str, version: int = FORMAT_VERSION) -> tuple[dict, dict]:
     path = Path(path)
     spec_file, weights_file = path / f"{stem}.json", path / f"{stem}.safetensors"
     if not spec_file.is_file() or not weights_file.is_file():
@@ -84,9 +88,9 @@ def _read(path, stem: str, kind: str) -> tuple[dict, dict]:
     spec = json.loads(spec_file.read_text())
     if spec.get("kind") != kind:
         raise SynthError(f"{path} is not a {kind}")
-    if spec.get("format_version") != FORMAT_VERSION:
+    if spec.get("format_version") != version:
         raise SynthError(f"{path} has format version {spec.get('format_version')}; this synthd reads "
-                         f"version {FORMAT_VERSION}")
+                         f"version {version}")
     return spec, load_file(str(weights_file), device="cpu")
 
 
@@ -118,7 +122,7 @@ def load_model(cls, path, device: str = "auto", sample_precision: str = "auto"):
 
 
 def load_checkpoint(cls, path, device: str = "auto"):
-    spec, tensors = _read(path, "checkpoint", CHECKPOINT_KIND)
+    spec, tensors = _read(path, "checkpoint", CHECKPOINT_KIND, CHECKPOINT_VERSION)
     model = _rebuild(cls, spec, device)
     model._generator.load_state_dict(_sub(tensors, "generator", model.device))
     model._discriminator.load_state_dict(_sub(tensors, "discriminator", model.device))

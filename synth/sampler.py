@@ -73,8 +73,12 @@ class ConditionalSampler:
         # Drawn contiguous and copied: normal_ on the strided slice itself is ten times slower.
         x[:, :noise_dim] = torch.randn(n, noise_dim, generator=gen, device=self.device)
         if j is not None:
-            x[torch.arange(n, device=self.device), noise_dim + self.block_start[j] + c] = 1.0
+            x[torch.arange(n, device=self.device), noise_dim + self.one_hot_index(j, c)] = 1.0
         return x
+
+    def one_hot_index(self, j: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """The column of the conditional one-hot that is 1 for category c of block j."""
+        return self.block_start[j] + c
 
     def sample_rows(self, j: torch.Tensor | None, c: torch.Tensor | None, n: int, gen: torch.Generator):
         """Indices of real rows: each holds category c of block j (uniform rows without conditions)."""

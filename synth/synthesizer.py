@@ -198,8 +198,9 @@ class Synthesizer:
         cfg = self.config
         t = self.transformer
         cond_dim = sum(t.block_widths()[b] for b in t.discrete_blocks())
-        self._generator = Generator(cfg.embedding_dim + cond_dim, cfg.generator_dim, t.output_dim).to(self.device)
-        self._discriminator = Discriminator(t.output_dim + cond_dim, cfg.discriminator_dim, cfg.pac).to(self.device)
+        self._generator = Generator(cfg.embedding_dim + cond_dim, cfg.generator_dim, t.output_dim,
+                                    cond_dim).to(self.device)
+        self._discriminator = Discriminator(t.output_dim, cond_dim, cfg.discriminator_dim, cfg.pac).to(self.device)
         # Fused Adam: one kernel for all parameters instead of a Python loop over them (8x on CPU).
         self._opt_g = torch.optim.Adam(self._generator.parameters(), lr=cfg.generator_lr, betas=(0.5, 0.9),
                                        weight_decay=cfg.generator_decay, fused=True)
@@ -229,39 +230,43 @@ class Synthesizer:
         D.requires_grad_(True)
         for _ in range(cfg.discriminator_steps - 1):
             with torch.no_grad():
-                real, fake, _, _, _ = self._batch(data)
-            self._critic_update(real, fake)
-        real, fake, raw, j, c = self._batch(data)
-        loss_d = self._critic_update(real, fake.detach())
+                real, fake, cond, _, _, _ = self._batch(data)
+            self._critic_update(real, fake, cond)
+        real, fake, cond, raw, j, c = self._batch(data)
+        loss_d = self._critic_update(real, fake.detach(), cond)
 
         D.requires_grad_(False)  # the generator's update needs gradients through D, not for it
         if j is not None:
             cond_loss = torch.nn.functional.cross_entropy(data.layout.block_logits(raw, data.cond_block[j]), c)
         else:
             cond_loss = torch.zeros((), device=self.device)
-        loss_g = -D(fake).mean() + cond_loss
+        loss_g = -D(fake, D.one_hot_part(cond)).mean() + cond_loss
         self._opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self._opt_g.step()
         return torch.stack([loss_g.detach(), loss_d, cond_loss.detach()])
 
     def _batch(self, data: _TrainingData):
-        """Real rows and generated rows for one set of conditional vectors, each with its vector."""
+        """Real rows and generated rows for one set of conditional vectors, and the vectors as the index
+        of their one-hot column (None without categorical columns)."""
         n, gen = self.config.batch_size, self._gen
         j, c = data.sampler.sample_condition(n, gen) or (None, None)
         rows = data.sampler.sample_rows(j, c, n, gen)
         real = data.layout.expand(data.scalars[rows], data.codes[rows])
-        x = data.sampler.generator_input(self.config.embedding_dim, j, c, n, gen)
-        raw = self._generator(x)
+        noise = torch.randn(n, self.config.embedding_dim, generator=gen, device=self.device)
+        cond = None if j is None else data.sampler.one_hot_index(j, c)
+        raw = self._generator.forward_one_hot(noise, cond)
         fake = data.layout.activate(raw, gen)
-        if j is not None:
-            cond = x[:, self.config.embedding_dim:]
-            real, fake = torch.cat([real, cond], 1), torch.cat([fake, cond], 1)
-        return real, fake, raw, j, c
+        return real, fake, cond, raw, j, c
 
-    def _critic_update(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    def _critic_update(self, real: torch.Tensor, fake: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+        """Real and generated rows go through the critic as one batch; all three passes (real,
+        generated, penalty) share the one-hot part of the first layer."""
         D = self._discriminator
-        loss = D(fake).mean() - D(real).mean() + gradient_penalty(D, real, fake, self._gen)
+        part = D.one_hot_part(cond)
+        groups = real.shape[0] // D.pac
+        scores = D(torch.cat([fake, real]), None if part is None else part.repeat(2, 1))
+        loss = scores[:groups].mean() - scores[groups:].mean() + gradient_penalty(D, real, fake, part, self._gen)
         self._opt_d.zero_grad(set_to_none=True)
         loss.backward()
         self._opt_d.step()

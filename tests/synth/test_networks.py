@@ -1,6 +1,6 @@
 import torch
 
-from synth.networks import BlockLayout, FrozenGenerator, Generator
+from synth.networks import BlockLayout, Discriminator, FrozenGenerator, Generator, gradient_penalty
 
 
 def test_frozen_generator_computes_the_eval_mode_generator():
@@ -27,3 +27,55 @@ def test_draw_follows_the_block_softmax():
     assert torch.allclose(share, expected, atol=0.01)
     one_hot = layout.activate(raw[:3], torch.Generator().manual_seed(0))
     assert one_hot.shape == (3, 6) and torch.allclose(one_hot[:, 1:3].sum(1), torch.ones(3))
+
+
+def test_generator_with_looked_up_one_hots_matches_the_dense_input():
+    torch.manual_seed(0)
+    generator = Generator(8 + 5, (16, 8), 12, cond_dim=5)
+    noise, cond = torch.randn(30, 8), torch.randint(5, (30,))
+    dense = torch.cat([noise, torch.nn.functional.one_hot(cond, 5).float()], dim=1)
+    out = generator.forward_one_hot(noise, cond)
+    assert torch.allclose(out, generator(dense), atol=1e-5)
+    out.square().sum().backward()
+    looked_up = [p.grad.clone() for p in generator.parameters()]
+    generator.zero_grad()
+    generator(dense).square().sum().backward()
+    for a, b in zip(looked_up, (p.grad for p in generator.parameters()), strict=True):
+        assert torch.allclose(a, b, atol=1e-4)
+
+
+def _dense_critic_input(data, cond, cond_dim, pac):
+    """A pac group as [its rows' data | their one-hots], the layout the critic's two weights stand for."""
+    one_hot = torch.nn.functional.one_hot(cond, cond_dim).float()
+    return torch.cat([data.reshape(-1, pac * data.shape[1]), one_hot.reshape(-1, pac * cond_dim)], dim=1)
+
+
+def _grad(parameter):
+    """The gradient, zeros where the loss does not reach (the penalty does not depend on the first bias)."""
+    return torch.zeros_like(parameter) if parameter.grad is None else parameter.grad.clone()
+
+
+def test_critic_penalty_is_the_gradient_norm_over_the_whole_input():
+    torch.manual_seed(0)
+    data_dim, cond_dim, pac = 6, 4, 2
+    critic = Discriminator(data_dim, cond_dim, (16, 8), pac).eval()  # no dropout: both sides see one function
+    real, fake, cond = torch.randn(20, data_dim), torch.randn(20, data_dim), torch.randint(cond_dim, (20,))
+    penalty = gradient_penalty(critic, real, fake, critic.one_hot_part(cond), torch.Generator().manual_seed(3))
+    penalty.backward()
+    ours = [_grad(p) for p in critic.parameters()]
+    critic.zero_grad()
+
+    # The same penalty by autograd through a dense first layer over the whole input, as CTGAN computes it.
+    weight = torch.cat([critic.data_weight, critic.cond_weight.t()], dim=1)
+    t = torch.rand(10, 1, 1, generator=torch.Generator().manual_seed(3)).expand(10, pac, data_dim).reshape(20, -1)
+    mixed = _dense_critic_input(t * real + (1 - t) * fake, cond, cond_dim, pac).requires_grad_(True)
+    score = critic.seq(mixed @ weight.t() + critic.bias)
+    (grad,) = torch.autograd.grad(score.sum(), mixed, create_graph=True)
+    expected = 10 * ((grad.norm(2, dim=1) - 1) ** 2).mean()
+    assert torch.allclose(penalty, expected, atol=1e-5)
+    expected.backward()
+    for a, b in zip(ours, (_grad(p) for p in critic.parameters()), strict=True):
+        assert torch.allclose(a, b, atol=1e-5)
+    x = _dense_critic_input(real, cond, cond_dim, pac)
+    assert torch.allclose(critic(real, critic.one_hot_part(cond)), critic.seq(x @ weight.t() + critic.bias),
+                          atol=1e-5)

@@ -133,6 +133,17 @@ def test_checkpoint_resume_equals_uninterrupted_training(tmp_path, adult_small):
     pd.testing.assert_frame_equal(resumed.sample(500, seed=1), straight.sample(500, seed=1))
 
 
+def test_checkpoint_of_an_older_critic_layout_is_refused(tmp_path, adult_small):
+    model = Synthesizer(epochs=1, batch_size=100, seed=3).fit(adult_small.iloc[:300])
+    model.save_checkpoint(tmp_path / "ckpt")
+    spec_file = tmp_path / "ckpt" / "checkpoint.json"
+    spec = json.loads(spec_file.read_text())
+    assert spec["format_version"] == 2
+    spec_file.write_text(json.dumps({**spec, "format_version": 1}))  # one critic weight, before the split
+    with pytest.raises(SynthError, match="format version 1; this synthd reads version 2"):
+        Synthesizer.from_checkpoint(tmp_path / "ckpt", device="cpu")
+
+
 def test_callback_progress_and_time_budget(adult_small):
     seen = []
     model = Synthesizer(epochs=50, batch_size=100, seed=0)
