@@ -154,11 +154,20 @@ def bare_forward(model, rows: int, torch, batch: int | None = None) -> dict:
     batch = int(batch or common.HYPER["batch_size"])
     first = next(m for m in gen.modules() if isinstance(m, torch.nn.Linear))
     device = next(gen.parameters()).device
-    x = torch.randn(batch, first.in_features, device=device)
     was_training = gen.training
     gen.eval()
-    # The forward pass exactly as sampling runs it (Synthesizer.generate: eval, no grad, its precision).
-    forward = getattr(model, "generate", gen)
+    if hasattr(model, "generate"):
+        # The forward pass exactly as sampling runs it (Synthesizer.generate: eval, no grad, its precision,
+        # the conditional one-hot given as each row's column).
+        cond_dim = getattr(gen, "cond_dim", 0)
+        noise = torch.randn(batch, first.in_features - cond_dim, device=device)
+        cond = torch.randint(cond_dim, (batch,), device=device) if cond_dim else None
+
+        def forward(_):
+            return model.generate(noise, cond)
+    else:
+        forward = gen
+    x = torch.randn(batch, first.in_features, device=device)
     try:
         with torch.inference_mode():
             for _ in range(3):

@@ -81,15 +81,17 @@ class _LinearOneHot(torch.autograd.Function):
 
 
 class FrozenGenerator:
-    """A trained generator prepared for sampling: batch norm folded into its linear layer, and each
-    concatenation [h; x] replaced by split weights (W [h; x] = W_h h + W_x x), in `dtype`. The same
-    function as `Generator.eval()`, without the copies that the concatenations make."""
+    """A trained generator prepared for sampling: batch norm folded into its linear layer, each
+    concatenation [h; x] replaced by split weights (W [h; x] = W_h h + W_x x), the conditional one-hot's
+    columns looked up, all in `dtype`. The same function as `Generator.eval()`, without the copies that
+    the concatenations make or the products with mostly zeros."""
 
     def __init__(self, generator: Generator, dtype: torch.dtype):
         self.dtype = dtype
         *residuals, last = generator.seq
-        sizes = [residuals[0].fc.in_features] if residuals else [last.in_features]
-        self.layers = []  # (weights per input part, newest part first, each (in, out); bias)
+        cond_dim = generator.cond_dim
+        sizes = [(residuals[0].fc if residuals else last).in_features - cond_dim, cond_dim]
+        self.layers = []  # (weights per dense input part, newest first, each (in, out); start values)
         with torch.no_grad():
             for block in residuals:
                 bn = block.bn
@@ -99,28 +101,37 @@ class FrozenGenerator:
                 self.layers.append(self._split(weight, bias, sizes))
                 sizes = [block.fc.out_features] + sizes
             # The last layer is kept as (out, in): it writes its output transposed, see __call__.
-            weights, bias = self._split(last.weight, last.bias, sizes)
-            self.head = [w.t().contiguous() for w in weights], bias[:, None]
+            weights, start = self._split(last.weight, last.bias, sizes)
+            self.head = [w.t().contiguous() for w in weights], start if cond_dim else start[None, :]
 
     def _split(self, weight: torch.Tensor, bias: torch.Tensor, sizes: list[int]):
-        parts = torch.split(weight, sizes, dim=1)
-        return [p.t().contiguous().to(self.dtype) for p in parts], bias.detach().to(self.dtype)
+        """(in, out) weights per dense input part (the hidden outputs, then the noise), and the start value
+        of the output: the bias, or with a one-hot the bias plus its row, one row per one-hot column (a
+        row has exactly one, so its lookup is where the product starts; no separate addition)."""
+        *parts, one_hot = [p.t().contiguous() for p in torch.split(weight, sizes, dim=1)]
+        start = bias[None, :] + one_hot if sizes[-1] else bias
+        return [p.to(self.dtype) for p in parts], start.detach().to(self.dtype)
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """(batch, out) float32, as a transposed view of a contiguous (out, batch) tensor: decoding
-        works along the batch axis, and this way it needs no copy to get there."""
-        parts = [x.to(self.dtype)]
-        for weights, bias in self.layers:
-            parts.insert(0, self._linear(parts, weights, bias).relu_())
-        weights, bias = self.head
-        out = torch.addmm(bias, weights[0], parts[0].t())
+    def __call__(self, noise: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+        """(batch, out) float32 for `noise` (batch, noise dim) and the one-hots' columns `cond` (batch,),
+        as a transposed view of a contiguous (out, batch) tensor: decoding works along the batch axis,
+        and this way it needs no copy to get there."""
+        parts = [noise.to(self.dtype)]
+        for weights, start in self.layers:
+            parts.insert(0, self._linear(parts, weights, self._start(start, cond)).relu_())
+        weights, start = self.head
+        out = torch.addmm(self._start(start, cond).t(), weights[0], parts[0].t())
         for part, weight in zip(parts[1:], weights[1:], strict=True):
             out.addmm_(weight, part.t())
         return out.float().t()
 
     @staticmethod
-    def _linear(parts, weights, bias) -> torch.Tensor:
-        out = torch.addmm(bias, parts[0], weights[0])
+    def _start(start: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+        return start if cond is None else start.index_select(0, cond)
+
+    @staticmethod
+    def _linear(parts, weights, start) -> torch.Tensor:
+        out = torch.addmm(start, parts[0], weights[0])
         for part, weight in zip(parts[1:], weights[1:], strict=True):
             out.addmm_(part, weight)
         return out
@@ -185,19 +196,16 @@ class Discriminator(nn.Module):
         return self.seq(self.first_layer(data, one_hot_part))
 
 
-def gradient_penalty(disc: Discriminator, real: torch.Tensor, fake: torch.Tensor, one_hot_part: torch.Tensor | None,
-                     gen: torch.Generator, weight: float = 10.0) -> torch.Tensor:
-    """WGAN-GP: (||grad D(x)|| - 1)^2 on points x between real and fake rows, one mix weight per pac group.
-    Both carry the same one-hots, so x does too."""
-    groups = real.shape[0] // disc.pac
-    t = torch.rand(groups, 1, 1, generator=gen, device=real.device)
-    t = t.expand(groups, disc.pac, real.shape[1]).reshape(-1, real.shape[1])
+def gradient_penalty(disc: Discriminator, real_first: torch.Tensor, fake_first: torch.Tensor, gen: torch.Generator,
+                     weight: float = 10.0) -> torch.Tensor:
+    """WGAN-GP: (||grad D(x)|| - 1)^2 on points x between real and fake pac groups, one mix weight per
+    group, from the groups' first layer outputs (pre-activation). That layer is affine, so its output
+    at x is the same mix of the two; real and generated groups carry the same one-hots, so x does too."""
+    t = torch.rand(real_first.shape[0], 1, generator=gen, device=real_first.device)
     # The gradient reaches the first layer's weights through `delta @ weight` only: delta depends on the
     # first layer's output only through leaky ReLU's slopes, which are flat. So that output is taken
     # as a constant, and backward skips the path that would add zeros.
-    with torch.no_grad():
-        hidden = disc.first_layer(t * real + (1 - t) * fake, one_hot_part)
-    hidden.requires_grad_(True)
+    hidden = (t * real_first + (1 - t) * fake_first).detach().requires_grad_(True)
     (delta,) = torch.autograd.grad(disc.seq(hidden).sum(), hidden, create_graph=True)
     return weight * ((disc.input_gradient_norm(delta) - 1) ** 2).mean()
 

@@ -66,16 +66,6 @@ class ConditionalSampler:
         j = self.block_of[g]
         return j, g - self.block_start[j]
 
-    def generator_input(self, noise_dim: int, j: torch.Tensor | None, c: torch.Tensor | None, n: int,
-                        gen: torch.Generator) -> torch.Tensor:
-        """[noise | conditional one-hot] written into one tensor (no concatenation copy)."""
-        x = torch.zeros(n, noise_dim + self.cond_dim, device=self.device)
-        # Drawn contiguous and copied: normal_ on the strided slice itself is ten times slower.
-        x[:, :noise_dim] = torch.randn(n, noise_dim, generator=gen, device=self.device)
-        if j is not None:
-            x[torch.arange(n, device=self.device), noise_dim + self.one_hot_index(j, c)] = 1.0
-        return x
-
     def one_hot_index(self, j: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """The column of the conditional one-hot that is 1 for category c of block j."""
         return self.block_start[j] + c

@@ -210,16 +210,21 @@ class Synthesizer:
     def _layout(self) -> BlockLayout:
         return BlockLayout(self.transformer.n_scalars, self.transformer.block_widths(), self.device)
 
-    def generate(self, x: torch.Tensor) -> torch.Tensor:
+    def generate(self, noise: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         """The generator's forward pass as sampling runs it: eval-mode statistics folded in, no
         gradients, and in bfloat16 where the CPU computes it natively (about three times the float32
         matrix rate here; the outputs go through tanh, softmax and the calibration maps, which absorb
-        the lost digits)."""
+        the lost digits). `cond`: the conditional one-hot of each row as its column index."""
         dtype = torch.bfloat16 if self.sample_bf16 else torch.float32
         if self._frozen is None or self._frozen.dtype != dtype:
             self._frozen = FrozenGenerator(self._generator, dtype)
         with torch.inference_mode():
-            return self._frozen(x)
+            return self._frozen(noise, cond)
+
+    def _generator_input(self, sampler: ConditionalSampler, j: torch.Tensor | None, c: torch.Tensor | None,
+                         n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
+        noise = torch.randn(n, self.config.embedding_dim, generator=gen, device=self.device)
+        return noise, None if j is None else sampler.one_hot_index(j, c)
 
     def _step(self, data: _TrainingData) -> torch.Tensor:
         """One critic update (or `discriminator_steps`) and one generator update. The last critic update
@@ -253,20 +258,21 @@ class Synthesizer:
         j, c = data.sampler.sample_condition(n, gen) or (None, None)
         rows = data.sampler.sample_rows(j, c, n, gen)
         real = data.layout.expand(data.scalars[rows], data.codes[rows])
-        noise = torch.randn(n, self.config.embedding_dim, generator=gen, device=self.device)
-        cond = None if j is None else data.sampler.one_hot_index(j, c)
+        noise, cond = self._generator_input(data.sampler, j, c, n, gen)
         raw = self._generator.forward_one_hot(noise, cond)
         fake = data.layout.activate(raw, gen)
         return real, fake, cond, raw, j, c
 
     def _critic_update(self, real: torch.Tensor, fake: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
-        """Real and generated rows go through the critic as one batch; all three passes (real,
-        generated, penalty) share the one-hot part of the first layer."""
+        """Real and generated rows go through the critic as one batch, which shares the one-hot part of
+        the first layer; the penalty's points start from the same first layer outputs."""
         D = self._discriminator
         part = D.one_hot_part(cond)
         groups = real.shape[0] // D.pac
-        scores = D(torch.cat([fake, real]), None if part is None else part.repeat(2, 1))
-        loss = scores[:groups].mean() - scores[groups:].mean() + gradient_penalty(D, real, fake, part, self._gen)
+        first = D.first_layer(torch.cat([fake, real]), None if part is None else part.repeat(2, 1))
+        scores = D.seq(first)
+        penalty = gradient_penalty(D, first[groups:], first[:groups], self._gen)
+        loss = scores[:groups].mean() - scores[groups:].mean() + penalty
         self._opt_d.zero_grad(set_to_none=True)
         loss.backward()
         self._opt_d.step()
@@ -294,7 +300,7 @@ class Synthesizer:
         rows = CALIBRATION_ROWS
         with torch.inference_mode():
             j, c = sampler.sample_condition(rows, gen, true_frequency=True) or (None, None)
-            raw = self.generate(sampler.generator_input(self.config.embedding_dim, j, c, rows, gen))
+            raw = self.generate(*self._generator_input(sampler, j, c, rows, gen))
             logits = layout.blocks(raw)
             probs_target = self._real_frequencies(codes, layout)
             bias = torch.zeros(layout.n_blocks, layout.max_width, device=self.device)
@@ -362,7 +368,7 @@ class Synthesizer:
                     c = torch.from_numpy(self._draw_codes(block, accepted, batch, rng)).to(self.device).long()
                 else:
                     j, c = sampler.sample_condition(batch, gen, true_frequency=True) or (None, None)
-                yield self.generate(sampler.generator_input(self.config.embedding_dim, j, c, batch, gen))
+                yield self.generate(*self._generator_input(sampler, j, c, batch, gen))
             generated += batch
 
     def _row_stream(self, n: int, seed: int, plan: Plan) -> Iterator[pd.DataFrame]:

@@ -1,20 +1,23 @@
+import pytest
 import torch
 
 from synth.networks import BlockLayout, Discriminator, FrozenGenerator, Generator, gradient_penalty
 
 
-def test_frozen_generator_computes_the_eval_mode_generator():
+@pytest.mark.parametrize("cond_dim", [0, 5])
+def test_frozen_generator_computes_the_eval_mode_generator(cond_dim):
     torch.manual_seed(0)
-    generator = Generator(20, (16, 8), 12)
+    generator = Generator(15 + cond_dim, (16, 8), 12, cond_dim=cond_dim)
     generator.train()
     for _ in range(3):  # give batch norm running statistics that are not the identity
-        generator(torch.randn(64, 20) * 3 + 1)
+        generator(torch.randn(64, 15 + cond_dim) * 3 + 1)
     generator.eval()
-    x = torch.randn(50, 20)
+    noise, cond = torch.randn(50, 15), torch.randint(5, (50,)) if cond_dim else None
+    x = noise if cond is None else torch.cat([noise, torch.nn.functional.one_hot(cond, cond_dim).float()], dim=1)
     with torch.no_grad():
         expected = generator(x)
-    assert torch.allclose(FrozenGenerator(generator, torch.float32)(x), expected, atol=1e-5)
-    assert torch.allclose(FrozenGenerator(generator, torch.bfloat16)(x), expected, atol=0.1, rtol=0.05)
+    assert torch.allclose(FrozenGenerator(generator, torch.float32)(noise, cond), expected, atol=1e-5)
+    assert torch.allclose(FrozenGenerator(generator, torch.bfloat16)(noise, cond), expected, atol=0.1, rtol=0.05)
 
 
 def test_draw_follows_the_block_softmax():
@@ -60,14 +63,17 @@ def test_critic_penalty_is_the_gradient_norm_over_the_whole_input():
     data_dim, cond_dim, pac = 6, 4, 2
     critic = Discriminator(data_dim, cond_dim, (16, 8), pac).eval()  # no dropout: both sides see one function
     real, fake, cond = torch.randn(20, data_dim), torch.randn(20, data_dim), torch.randint(cond_dim, (20,))
-    penalty = gradient_penalty(critic, real, fake, critic.one_hot_part(cond), torch.Generator().manual_seed(3))
+    part = critic.one_hot_part(cond)
+    penalty = gradient_penalty(critic, critic.first_layer(real, part), critic.first_layer(fake, part),
+                               torch.Generator().manual_seed(3))
     penalty.backward()
     ours = [_grad(p) for p in critic.parameters()]
     critic.zero_grad()
 
     # The same penalty by autograd through a dense first layer over the whole input, as CTGAN computes it.
     weight = torch.cat([critic.data_weight, critic.cond_weight.t()], dim=1)
-    t = torch.rand(10, 1, 1, generator=torch.Generator().manual_seed(3)).expand(10, pac, data_dim).reshape(20, -1)
+    t = torch.rand(10, 1, generator=torch.Generator().manual_seed(3))
+    t = t[:, :, None].expand(10, pac, data_dim).reshape(20, -1)
     mixed = _dense_critic_input(t * real + (1 - t) * fake, cond, cond_dim, pac).requires_grad_(True)
     score = critic.seq(mixed @ weight.t() + critic.bias)
     (grad,) = torch.autograd.grad(score.sum(), mixed, create_graph=True)
