@@ -310,7 +310,9 @@ class Synthesizer:
                 bias = bias.masked_fill(layout.pad, 0.0).clamp(-20, 20)
             self.biases = [bias[b, :w].tolist() for b, w in enumerate(t.block_widths())]
             self._sampling = None  # it holds the biases
-            scalars, block_codes = self._decode_raw(raw, layout, gen)
+            # The modes drawn as sampling will draw them (with the biases), so that the quantile maps
+            # below start from the values sampling will produce.
+            scalars, block_codes = self._decode_raw(raw, layout, gen, bias)
         for b, (kind, i) in enumerate(t.blocks):
             if kind != "continuous":
                 continue
