@@ -184,6 +184,18 @@ def test_constant_and_boolean_columns():
     assert abs(rows["flag"].mean() - df["flag"].mean()) < 0.05
 
 
+def test_a_table_without_categories_trains_without_conditional_vectors(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(50, 10, 400)
+    df = pd.DataFrame({"x": x, "y": 2 * x + rng.normal(0, 3, 400)})  # continuous only: no one-hots anywhere
+    model = Synthesizer(epochs=3, batch_size=100, seed=0).fit(df)
+    model.save(tmp_path / "m")
+    rows = Synthesizer.load(tmp_path / "m", device="cpu").sample(2000, seed=0)
+    assert list(rows.columns) == ["x", "y"] and rows.notna().all().all()
+    assert rows["x"].between(df["x"].min() - 1, df["x"].max() + 1).all()
+    pd.testing.assert_frame_equal(rows, model.sample(2000, seed=0))
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
