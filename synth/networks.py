@@ -41,43 +41,47 @@ class Generator(nn.Module):
     def forward_one_hot(self, noise: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         """forward([noise | one_hot(cond)]) without making the one-hot: every layer sees it (the residual
         blocks pass their input on), and each looks up its `cond` columns instead of multiplying by
-        mostly zeros (four tenths of the generator's products on Adult). `cond`: (batch,) column index."""
+        mostly zeros (four tenths of the generator's products on Adult). `cond`: (batch,) column index.
+        Backward skips the gradient for the noise, which every layer also sees and nothing needs."""
         *residuals, last = self.seq
-        x = noise
+        x, tail = noise, noise.shape[1]
         for block in residuals:
-            x = torch.cat([torch.relu(block.bn(_linear_one_hot(block.fc, x, cond, self.cond_dim))), x], dim=1)
-        return _linear_one_hot(last, x, cond, self.cond_dim)
-
-
-def _linear_one_hot(layer: nn.Linear, dense: torch.Tensor, cond: torch.Tensor | None, cond_dim: int) -> torch.Tensor:
-    """layer([dense | one_hot(cond)]), where the one-hot's columns are the weight's last `cond_dim`."""
-    if cond is None:
-        return layer(dense)
-    return _LinearOneHot.apply(dense, cond, layer.weight, layer.bias)
+            x = torch.cat([torch.relu(block.bn(_LinearOneHot.apply(x, cond, block.fc.weight, block.fc.bias, tail))),
+                           x], dim=1)
+        return _LinearOneHot.apply(x, cond, last.weight, last.bias, tail)
 
 
 class _LinearOneHot(torch.autograd.Function):
-    """A linear layer over [dense | one-hot]: the one-hot's weight columns are looked up, and their
-    gradient is added at the looked-up columns. Written out because slicing the weight under autograd
-    zero-fills and adds whole-weight gradients several times per layer, which costs what the lookup saved."""
+    """A linear layer over [dense | one_hot(cond)] (no one-hot when cond is None), the one-hot's columns
+    being the weight's last ones: they are looked up, and their gradient is added at the looked-up columns.
+    Written out because slicing the weight under autograd zero-fills and adds whole-weight gradients
+    several times per layer, which costs what the lookup saved; and so that the gradient for the last
+    `tail` columns of `dense` (the noise) is not computed."""
 
     @staticmethod
-    def forward(ctx, dense, cond, weight, bias):
+    def forward(ctx, dense, cond, weight, bias, tail):
         split = dense.shape[1]
         ctx.save_for_backward(dense, cond, weight)
+        ctx.tail = tail
         out = torch.addmm(bias, dense, weight[:, :split].t())
-        return out.add_(weight[:, split:].t().index_select(0, cond))
+        return out if cond is None else out.add_(weight[:, split:].t().index_select(0, cond))
 
     @staticmethod
     def backward(ctx, grad):
         dense, cond, weight = ctx.saved_tensors
         split = dense.shape[1]
-        grad_dense = grad @ weight[:, :split] if ctx.needs_input_grad[0] else None
+        grad_dense = None
+        if ctx.needs_input_grad[0]:
+            live = split - ctx.tail
+            grad_dense = torch.empty_like(dense)
+            torch.mm(grad, weight[:, :live], out=grad_dense[:, :live])
+            grad_dense[:, live:] = 0
         grad_weight = torch.empty_like(weight)
         torch.mm(grad.t(), dense, out=grad_weight[:, :split])
-        one_hot = torch.zeros(weight.shape[1] - split, weight.shape[0], dtype=grad.dtype, device=grad.device)
-        grad_weight[:, split:] = one_hot.index_add_(0, cond, grad).t()
-        return grad_dense, None, grad_weight, grad.sum(0)
+        if cond is not None:
+            one_hot = torch.zeros(weight.shape[1] - split, weight.shape[0], dtype=grad.dtype, device=grad.device)
+            grad_weight[:, split:] = one_hot.index_add_(0, cond, grad).t()
+        return grad_dense, None, grad_weight, grad.sum(0), None
 
 
 class FrozenGenerator:
