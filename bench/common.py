@@ -7,6 +7,7 @@ import functools
 import json
 import os
 import platform
+import re
 import resource
 import shlex
 import sys
@@ -145,3 +146,15 @@ def command_line(module: str, repo: Path) -> str:
     if exe.is_relative_to(repo):
         exe = exe.relative_to(repo)
     return shlex.join([str(exe), "-m", module, *sys.argv[1:]])
+
+
+def write_section(path: Path, start: str, end: str, body: str, heading: str = "") -> None:
+    """Put `body` between the markers `start` and `end` in the Markdown file `path`, replacing what was there;
+    where the markers are missing, append them (after `heading`, if given)."""
+    block = f"{start}\n{body}{end}"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if start in text and end in text:
+        text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: block, text, count=1, flags=re.S)
+    else:
+        text = text.rstrip() + "\n\n" + heading + block + "\n"
+    path.write_text(text)

@@ -16,7 +16,6 @@ import datetime as dt
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import tempfile
@@ -432,14 +431,7 @@ def details(record: dict) -> list[str]:
 
 
 def write_benchmarks(record: dict) -> None:
-    body = render(record)
-    block = f"{START}\n{body}{END}"
-    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else f"# Benchmarks\n\n{START}\n{END}\n"
-    if START in text and END in text:
-        text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, count=1, flags=re.S)
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    BENCHMARKS.write_text(text)
+    common.write_section(BENCHMARKS, START, END, render(record))
     print(f"[bench] wrote the figures into {BENCHMARKS.relative_to(REPO)}", flush=True)
 
 

@@ -25,7 +25,6 @@ import datetime as dt
 import io
 import json
 import os
-import re
 import shutil
 import socket
 import statistics
@@ -735,13 +734,7 @@ def render(record: dict) -> str:
 
 
 def write_benchmarks(record: dict) -> None:
-    block = f"{START}\n{render(record)}{END}"
-    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, count=1, flags=re.S)
-    else:
-        text = text.rstrip() + "\n\n## Service\n\n" + block + "\n"
-    BENCHMARKS.write_text(text)
+    common.write_section(BENCHMARKS, START, END, render(record), heading="## Service\n\n")
     log(f"wrote the service figures into {BENCHMARKS.relative_to(REPO)}")
 
 
