@@ -47,6 +47,21 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str, interva
         time.sleep(interval)
 
 
+def wait_api_ready(proc: subprocess.Popen, base: str, log_path: Path, timeout: float) -> None:
+    """Until the API at `base` answers /readyz with 200; fails at once, with its log, if it exits."""
+
+    def ready() -> bool:
+        if proc.poll() is not None:
+            log = log_path.read_text(errors="replace") if log_path.exists() else ""
+            raise AssertionError(f"the API exited: {log[-3000:]}")
+        try:
+            return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_for(ready, timeout, "the API to be ready")
+
+
 def _ensure_database(url: str) -> None:
     """A new, empty database at `url` (dropped first when it exists)."""
     import psycopg
@@ -127,16 +142,7 @@ def api(service_env: dict[str, str], state_dir: Path) -> Iterator[str]:
         cwd=ROOT, env=service_env, stdout=log, stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        if proc.poll() is not None:
-            raise AssertionError(f"the API exited: {(state_dir / 'api.log').read_text()[-3000:]}")
-        try:
-            return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    wait_for(ready, 60, "the API to be ready")
+    wait_api_ready(proc, base, state_dir / "api.log", 60)
     yield base
     proc.terminate()
     try:
@@ -311,17 +317,7 @@ class Service:
         )
         self.procs.append(self.api_proc)
         self.base = f"http://127.0.0.1:{port}"
-        proc = self.api_proc
-
-        def ready() -> bool:
-            if proc.poll() is not None:
-                raise AssertionError(f"the API exited: {self.api_log()[-3000:]}")
-            try:
-                return httpx.get(f"{self.base}/readyz", timeout=2).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_for(ready, timeout, "the API to be ready")
+        wait_api_ready(self.api_proc, self.base, log_path, timeout)
         return self.base
 
     def api_log(self) -> str:
