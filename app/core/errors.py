@@ -34,25 +34,21 @@ def error_body(code: str, message: str, **extra) -> dict:
     return {"error": {"code": code, "message": message, **extra}}
 
 
-def _error(description: str) -> dict:
+def error_response(description: str) -> dict:
+    """A documented error answer for a route's `responses`."""
     return {"description": description, "model": ErrorOut}
 
 
 # Every failure a keyed route can answer, documented with its body so that clients (and schemathesis) can
 # check them. Routes add their own 404/409/413/415 on top.
 COMMON_RESPONSES = {
-    401: _error("Missing or unknown API key"),
-    422: _error("Invalid parameters or data"),
-    500: _error("An unexpected server error (the body says which; nothing half-written is kept)"),
-    503: _error("The database or the blob store is unreachable for now; retry after Retry-After seconds"),
+    401: error_response("Missing or unknown API key"),
+    422: error_response("Invalid parameters or data"),
+    500: error_response("An unexpected server error (the body says which; nothing half-written is kept)"),
+    503: error_response("The database or the blob store is unreachable for now; retry after Retry-After seconds"),
 }
-ERROR_RESPONSES = {
-    **COMMON_RESPONSES,
-    404: _error("No such resource for this tenant (another tenant's id looks the same)"),
-}
-NOT_FOUND = {404: ERROR_RESPONSES[404]}
-TOO_LARGE = {413: _error("The request body is over its cap")}
-error_response = _error
+NOT_FOUND = {404: error_response("No such resource for this tenant (another tenant's id looks the same)")}
+TOO_LARGE = {413: error_response("The request body is over its cap")}
 
 
 def _describe(errors: list[dict]) -> str:
@@ -67,7 +63,8 @@ def _describe(errors: list[dict]) -> str:
 
 
 def _allowed_methods(request: Request) -> list[str]:
-    """The methods of every route whose path matches (from the OpenAPI paths and the docs routes)."""
+    """The methods of every route whose path matches: the API's from the OpenAPI paths (included routers do
+    not list their routes in app.routes), the docs' from app.routes."""
     table = getattr(request.app.state, "allow_table", None)
     if table is None:
         table = [(compile_path(path)[0], {method.upper() for method in operations})
