@@ -23,7 +23,7 @@ _FALSE = {"false", "f", "no", "n", "0"}
 @dataclass
 class Plan:
     """How to meet the conditions: categorical blocks to steer the generator to and filter on, and the
-    checks on decoded rows (ranges, and values of columns derived from another)."""
+    checks on decoded rows (continuous ranges, and conditions the codes alone cannot decide)."""
 
     discrete: list[tuple[int, list[int]]] = field(default_factory=list)  # (block, accepted codes)
     equals: list[tuple[str, object]] = field(default_factory=list)  # (column, value) checked after decoding
@@ -50,17 +50,39 @@ def plan_conditions(conditions: dict | None, schema: Schema, transformer: DataTr
             if not spec.numeric:
                 raise SynthError(f"column {name!r} is {spec.kind}: condition it on one value, not a range")
             low, high = _range(name, wanted, spec)
-            plan.ranges.append((name, low, high))
             steer = transformer.source_values(name, lambda v, lo=low, hi=high: v is not None and lo <= v <= hi)
+            if _other_slot_in(transformer, steer):
+                plan.ranges.append((name, low, high))
         else:
             value = _match_category(name, wanted, _values_of(transformer, name), spec.kind)
+            steer = transformer.source_values(name, lambda v, value=value: v == value)
             if block is not None and value in transformer.discrete[transformer.blocks[block][1]].rare:
                 plan.forced[name] = value  # its rows are steered to the "other" slot, then given the value
-            else:
+            elif _other_slot_in(transformer, steer):
                 plan.equals.append((name, value))
-            steer = transformer.source_values(name, lambda v, value=value: v == value)
-        plan.discrete.append(steer)
+        _add_steer(plan, steer, name)
     return plan
+
+
+def _add_steer(plan: Plan, steer: tuple[int, list[int]], name: str) -> None:
+    """Conditions that rest on the same block (a column and one derived from it) keep the codes both accept."""
+    block, codes = steer
+    for i, (other, accepted) in enumerate(plan.discrete):
+        if other == block:
+            both = [c for c in accepted if c in codes]
+            if not both:
+                raise SynthError(f"the condition on {name!r} contradicts another condition: the two columns "
+                                 "depend on each other, and no row holds both values")
+            plan.discrete[i] = (block, both)
+            return
+    plan.discrete.append(steer)
+
+
+def _other_slot_in(transformer: DataTransformer, steer: tuple[int, list[int]]) -> bool:
+    """Whether the accepted codes include the "other" slot, whose rows take a rare value at random: only
+    then do decoded rows need checking; otherwise the codes alone decide the value."""
+    block, codes = steer
+    return len(transformer.discrete[transformer.blocks[block][1]].categories) in codes
 
 
 def _values_of(transformer: DataTransformer, name: str) -> list:

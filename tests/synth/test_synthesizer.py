@@ -184,6 +184,30 @@ def test_constant_and_boolean_columns():
     assert abs(rows["flag"].mean() - df["flag"].mean()) < 0.05
 
 
+def test_conditions_the_generator_rarely_meets_are_forced(monkeypatch):
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": np.where(rng.random(2000) < 0.03, "r", "x"),  # two rare values, independent:
+                       "b": np.where(rng.random(2000) < 0.03, "s", "u"),  # rows with both are ~0.1%
+                       "z": rng.normal(size=2000)})
+    model = Synthesizer(epochs=5, batch_size=100, seed=0).fit(df)
+    forced = []
+    check = Synthesizer._check_progress
+    monkeypatch.setattr(Synthesizer, "_check_progress", lambda self, *a: forced.append(check(self, *a)) or forced[-1])
+    rows = model.sample(5000, seed=0, conditions={"a": "r", "b": "s"})
+    assert True in forced  # rejection alone was too slow: the codes were set directly
+    assert len(rows) == 5000 and (rows["a"] == "r").all() and (rows["b"] == "s").all()
+
+
+def test_conditions_that_contradict_through_a_derived_column_raise():
+    rng = np.random.default_rng(0)
+    a = rng.random(600) < 0.5
+    df = pd.DataFrame({"a": np.where(a, "x", "y"), "b": np.where(a, "u", "v"), "z": rng.normal(size=600)})
+    model = Synthesizer(epochs=1, batch_size=100, seed=0).fit(df)  # b is derived from a (or a from b)
+    assert len(model.sample(20, seed=0, conditions={"a": "x", "b": "u"})) == 20
+    with pytest.raises(SynthError, match="contradicts another condition"):
+        model.sample(20, seed=0, conditions={"a": "x", "b": "v"})
+
+
 def test_a_table_without_categories_trains_without_conditional_vectors(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(50, 10, 400)
