@@ -67,26 +67,26 @@ def score_model(synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd.DataFr
                 quality_rows: int) -> dict:
     """The quality report of `synthetic` against `train` (and `holdout`), with a privacy verdict that is
     computed even when the full report fails or there is no holdout."""
-    from synth.quality import dcr_share, exact_copy_rate, report
+    from synth.quality import DCR_MAX_SYNTHETIC_ROWS, dcr_share, exact_copy_rate, report
 
     limit = max(10, quality_rows)
-    real = train.sample(n=limit, random_state=seed) if len(train) > limit else train
     hold = holdout.sample(n=limit, random_state=seed) if holdout is not None and len(holdout) > limit else holdout
     try:
-        out = json_safe(report(real, synthetic, holdout=hold, seed=seed))
+        # Each table sub-sampled to `limit` rows; exact copies counted against every training row.
+        out = json_safe(report(train, synthetic, holdout=holdout, seed=seed, max_rows=limit))
     except Exception as exc:  # a report that fails must not cost the model, nor its privacy numbers
         log.warning("quality report failed: %s", exc)
         out = {"error": f"quality report failed: {type(exc).__name__}: {exc}"}
     privacy = dict(out.get("privacy") or {})
     notes = []
-    try:
-        # Exact copies against every training row (the report only sees its sub-sample of them).
-        privacy["exact_copy_rate"] = float(exact_copy_rate(synthetic, train))
-        privacy["exact_copy_rows_checked"] = len(synthetic)
-        privacy["exact_copy_training_rows"] = len(train)
-    except Exception as exc:
-        notes.append(f"exact-copy rate failed: {type(exc).__name__}: {exc}")
-        privacy.setdefault("exact_copy_rate", None)
+    if privacy.get("exact_copy_rate") is None:  # the report failed, or there is no holdout
+        try:
+            privacy["exact_copy_rate"] = float(exact_copy_rate(synthetic, train))
+            privacy["exact_copy_rows_checked"] = len(synthetic)
+            privacy["exact_copy_training_rows"] = len(train)
+        except Exception as exc:
+            notes.append(f"exact-copy rate failed: {type(exc).__name__}: {exc}")
+            privacy["exact_copy_rate"] = None
     baseline = None
     if hold is not None:
         try:
@@ -95,8 +95,9 @@ def score_model(synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd.DataFr
             notes.append(f"copy baseline failed: {type(exc).__name__}: {exc}")
         if privacy.get("dcr_share") is None:
             try:
+                real = train.sample(n=limit, random_state=seed) if len(train) > limit else train
                 privacy["dcr_share"] = float(dcr_share(synthetic, real, hold, seed=seed))
-                privacy["dcr_synthetic_rows"] = min(len(synthetic), 2000)
+                privacy["dcr_synthetic_rows"] = min(len(synthetic), DCR_MAX_SYNTHETIC_ROWS)
             except Exception as exc:
                 notes.append(f"DCR share failed: {type(exc).__name__}: {exc}")
                 privacy["dcr_share"] = None
