@@ -13,7 +13,7 @@ from app import queue
 from app.core.config import Settings
 from app.core.db import make_engine, make_sessionmaker
 from app.storage import BlobStore
-from worker.training import Trainer
+from worker.training import Trainer, first_line
 
 log = logging.getLogger("synthd.worker")
 
@@ -52,7 +52,7 @@ class Worker:
                 failures += 1
                 delay = min(30.0, 0.5 * 2 ** min(failures, 6))
                 log.warning("worker %s: cannot reach the queue (%s); retrying in %.1fs", self.id,
-                            str(exc).splitlines()[0] if str(exc) else type(exc).__name__, delay)
+                            first_line(exc), delay)
                 self.stopping.wait(delay)
                 continue
             if failures:

@@ -62,6 +62,7 @@ class Trainer:
         self.sessions = worker.sessions
         self.blobs = worker.blobs
         self.job_id = claimed.job_id
+        self.checkpoint_prefix = f"checkpoints/{self.job_id}"  # every checkpoint of this job lies under it
         self.attempt = claimed.attempt
         self.lost = threading.Event()
         self.done = threading.Event()
@@ -77,8 +78,7 @@ class Trainer:
             with self.sessions() as session:
                 held = queue.renew(session, self.job_id, self.worker.id, self.settings.lease_seconds, **progress)
         except Exception as exc:
-            log.warning("job %s: lease renewal failed (%s); will retry", self.job_id,
-                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            log.warning("job %s: lease renewal failed (%s); will retry", self.job_id, first_line(exc))
             return None
         if not held:
             self.lost.set()
@@ -87,10 +87,10 @@ class Trainer:
     def renew(self, **progress) -> bool:
         return self.write(**progress) is not False  # a database hiccup: carry on while the lease may hold
 
-    def with_retry(self, what: str, action, deadline_seconds: float | None = None):  # noqa: ANN001, ANN201
+    def with_retry(self, what: str, action):  # noqa: ANN001, ANN201
         """Run a database action, retrying while the database is unreachable (a restart, a fail-over) for up
-        to `deadline_seconds` (default: the lease). Raises the last error after that."""
-        deadline = time.monotonic() + (deadline_seconds or self.settings.lease_seconds)
+        to a lease's length. Raises the last error after that."""
+        deadline = time.monotonic() + self.settings.lease_seconds
         delay = 0.5
         while True:
             try:
@@ -98,8 +98,7 @@ class Trainer:
             except Exception as exc:
                 if not _transient(exc) or time.monotonic() + delay > deadline:
                     raise
-                log.warning("job %s: %s failed (%s); retrying in %.1fs", self.job_id, what,
-                            str(exc).splitlines()[0], delay)
+                log.warning("job %s: %s failed (%s); retrying in %.1fs", self.job_id, what, first_line(exc), delay)
                 time.sleep(delay)
                 delay = min(5.0, delay * 2)
 
@@ -118,7 +117,7 @@ class Trainer:
             return self._run()
         except LeaseLost:
             if self._status() == "cancelled":
-                self._drop(f"checkpoints/{self.job_id}")
+                self._drop(self.checkpoint_prefix)
                 return "cancelled"
             return "lost its lease (taken over by another worker)"
         except Exception as exc:
@@ -141,7 +140,7 @@ class Trainer:
                 log.error("job %s: could not record its failure (%s); its lease will lapse", self.job_id, db_exc)
                 return f"error (unrecorded): {message}"
             if status == "failed":
-                self._drop(f"checkpoints/{self.job_id}")
+                self._drop(self.checkpoint_prefix)
             return f"error ({status}): {message}"
         finally:
             self.done.set()
@@ -229,7 +228,7 @@ class Trainer:
         return pd.read_parquet(local)
 
     def _checkpoint(self, model, epoch: int, state: dict) -> None:  # noqa: ANN001
-        key = f"checkpoints/{self.job_id}/{uuid.uuid4().hex}"
+        key = f"{self.checkpoint_prefix}/{uuid.uuid4().hex}"
         local = self.tmp / "checkpoint"
         shutil.rmtree(local, ignore_errors=True)
         local.mkdir()
@@ -291,10 +290,16 @@ class Trainer:
         if not finished:
             self._drop(key)
             raise LeaseLost
-        self._drop(f"checkpoints/{self.job_id}")
+        self._drop(self.checkpoint_prefix)
         return f"succeeded: model {model_id} ({epochs_trained} epochs, {train_seconds:.1f}s)"
 
 
+
+
+def first_line(exc: BaseException) -> str:
+    """An error's first line for a log, or its type where it has no message."""
+    text = str(exc)
+    return text.splitlines()[0] if text.strip() else type(exc).__name__
 
 
 def _transient(exc: BaseException) -> bool:

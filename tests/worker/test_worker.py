@@ -191,3 +191,10 @@ def test_sigterm_hands_the_job_back_with_a_checkpoint(client, dataset_id, worker
     workers.start("arriving")
     job = wait_for(lambda: (j := _job(client, job_id))["status"] == "succeeded" and j, 180, "the job to finish")
     assert job["attempts"] == 1 and job["resumed_from_epoch"] == row.checkpoint_epoch
+
+
+def test_log_lines_of_errors_without_a_message_name_their_type():
+    from worker.training import first_line
+
+    assert first_line(ValueError("no route to host\ndetails")) == "no route to host"
+    assert first_line(TimeoutError()) == "TimeoutError" and first_line(OSError("\n")) == "OSError"
