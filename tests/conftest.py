@@ -62,6 +62,14 @@ def wait_api_ready(proc: subprocess.Popen, base: str, log_path: Path, timeout: f
     wait_for(ready, timeout, "the API to be ready")
 
 
+def metric(base: str, series: str) -> float:
+    """A Prometheus series' value from the API's /metrics: `name{labels}` exactly, or `name` summed over
+    its labels."""
+    lines = httpx.get(f"{base}/metrics", timeout=30).text.splitlines()
+    starts = (series + " ",) if "{" in series else (series + " ", series + "{")
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith(starts))
+
+
 def _ensure_database(url: str) -> None:
     """A new, empty database at `url` (dropped first when it exists)."""
     import psycopg

@@ -9,6 +9,8 @@ import httpx
 import pandas as pd
 import pytest
 
+from tests.conftest import metric
+
 
 @pytest.fixture
 def client(api: str, trained: dict):  # noqa: ANN001, ANN201
@@ -134,12 +136,13 @@ def test_sample_before_training_ends_is_409(client_for):  # noqa: ANN001
 
 
 def test_health_readiness_metrics_and_docs_need_no_key(api, client):  # noqa: ANN001
-    client.get("/sample", params={"n": 7, "format": "jsonl"})
+    served = metric(api, 'synthd_rows_served_total{format="jsonl"}')
+    assert len(client.get("/sample", params={"n": 7, "format": "jsonl"}).text.splitlines()) == 7
     assert httpx.get(f"{api}/healthz").json() == {"status": "ok"}
     assert httpx.get(f"{api}/readyz").json() == {"status": "ready"}
     metrics = httpx.get(f"{api}/metrics").text
     assert 'synthd_jobs{state="succeeded"}' in metrics
-    assert 'synthd_rows_served_total{format="jsonl"}' in metrics
+    assert metric(api, 'synthd_rows_served_total{format="jsonl"}') == served + 7
     assert "synthd_request_seconds_bucket" in metrics
     assert httpx.get(f"{api}/docs").status_code == 200
     spec = httpx.get(f"{api}/openapi.json").json()

@@ -27,7 +27,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.models import Dataset, Job, Model
-from tests.conftest import TINY, job_row, small_csv, wait_for
+from tests.conftest import TINY, job_row, metric, small_csv, wait_for
 
 
 def _job(client: httpx.Client, job_id: str) -> dict:
@@ -42,12 +42,6 @@ def _finished(client: httpx.Client, job_id: str, timeout: float, what: str) -> d
 def _count(db, table, *where) -> int:  # noqa: ANN001
     with db() as session:
         return session.scalar(select(func.count()).select_from(table).where(*where))
-
-
-def _metric(base: str, name: str) -> float:
-    lines = httpx.get(f"{base}/metrics", timeout=30).text.splitlines()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith(name + "{") or
-               line.startswith(name + " "))
 
 
 def _blob_files(root: Path, folder: str) -> set[str]:
@@ -134,8 +128,8 @@ def test_api_killed_during_uploads_leaves_no_row_without_blob_nor_blob_without_r
     # 3. A restart whose sweep counts them old (the default grace, an hour, keeps young ones: see test_sweep.py):
     # every orphan goes, every good row and blob stays.
     base = service.start_api(SYNTHD_SWEEP_GRACE_SECONDS="0")
-    wait_for(lambda: _metric(base, "synthd_sweeps_total") >= 1, 60, "the startup sweep")
-    assert _metric(base, "synthd_swept_total") >= 2  # the temp upload(s) and the planted blob at least
+    wait_for(lambda: metric(base, "synthd_sweeps_total") >= 1, 60, "the startup sweep")
+    assert metric(base, "synthd_swept_total") >= 2  # the temp upload(s) and the planted blob at least
     assert not (service.state / "blobs" / planted).exists()
     _consistent(service)
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=60) as client:
