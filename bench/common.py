@@ -55,24 +55,24 @@ class PhaseTimer:
     def total(self) -> float:
         return sum(self.seconds.values())
 
+    def timed(self, name: str, fn):
+        """`fn`, its wall seconds added to `name` (once, when timed calls nest)."""
+
+        @functools.wraps(fn)
+        def wrapped(*args, **kwargs):
+            self._depth += 1
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+        return wrapped
+
     def timed_subclass(self, cls: type, methods: tuple[str, ...] = ("fit", "transform")) -> type:
-        timer = self
-
-        def make(name: str, original):
-            @functools.wraps(original)
-            def wrapped(obj, *args, **kwargs):
-                timer._depth += 1
-                start = time.perf_counter()
-                try:
-                    return original(obj, *args, **kwargs)
-                finally:
-                    timer._depth -= 1
-                    if timer._depth == 0:
-                        timer.seconds[name] = timer.seconds.get(name, 0.0) + time.perf_counter() - start
-
-            return wrapped
-
-        attrs = {m: make(m, getattr(cls, m)) for m in methods if hasattr(cls, m)}
+        attrs = {m: self.timed(m, getattr(cls, m)) for m in methods if hasattr(cls, m)}
         return type(cls.__name__, (cls,), attrs)
 
 

@@ -108,8 +108,13 @@ def _text(data) -> str:
     return data.decode(errors="replace") if isinstance(data, bytes) else (data or "")
 
 
-def score(dataset: str, result: dict, args: argparse.Namespace) -> dict | None:
-    """Our quality report on the side's synthetic rows against the same 70/30 split it trained on."""
+def split_of(dataset: str, args: argparse.Namespace):
+    """(train, holdout): the 70/30 split both sides train on, as the children make it."""
+    return datasets.split(datasets.load(dataset, max_rows=args.max_rows, seed=args.seed), seed=args.seed)
+
+
+def score(dataset: str, result: dict, split, args: argparse.Namespace) -> dict | None:
+    """Our quality report on the side's synthetic rows against the split (train, holdout) it trained on."""
     if "error" in result or not result.get("work_dir"):
         return None
     path = Path(result["work_dir"]) / "synthetic.csv"
@@ -119,8 +124,7 @@ def score(dataset: str, result: dict, args: argparse.Namespace) -> dict | None:
 
     from synth.quality import report
 
-    whole = datasets.load(dataset, max_rows=args.max_rows, seed=args.seed)
-    train, holdout = datasets.split(whole, seed=args.seed)
+    train, holdout = split
     synthetic = pd.read_csv(path)
     start = time.perf_counter()
     try:
@@ -208,9 +212,10 @@ def run(args: argparse.Namespace) -> dict:
         entry = {"ours": run_child("ours", "main", name, args, log_dir)}
         if not args.skip_peer:
             entry["ctgan"] = run_child("ctgan", "main", name, args, log_dir)
+        split = split_of(name, args)
         for side in ("ours", "ctgan"):
             if side in entry:
-                entry[f"quality_{side}"] = score(name, entry[side], args)
+                entry[f"quality_{side}"] = score(name, entry[side], split, args)
         record["datasets"][name] = entry
         common.save_record(record, log_dir)
     if not args.skip_memory:
@@ -220,7 +225,7 @@ def run(args: argparse.Namespace) -> dict:
         common.save_record(record, log_dir)
     if args.budget_seconds > 0:
         budget = run_child("ours", "budget", "adult", args, log_dir)
-        record["budget"] = {"ours": budget, "quality": score("adult", budget, args)}
+        record["budget"] = {"ours": budget, "quality": score("adult", budget, split_of("adult", args), args)}
     record["machine"]["loadavg_end"] = _loadavg()
     path = common.save_record(record, log_dir)
     print(f"[bench] raw figures: {path.relative_to(REPO)}", flush=True)

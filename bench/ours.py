@@ -12,7 +12,6 @@ line and writes DIR/result.json and DIR/synthetic.csv. Modes:
 from __future__ import annotations
 
 import contextlib
-import inspect
 import time
 import warnings
 
@@ -84,8 +83,7 @@ def main() -> None:
     # 2. training on the 70% split, timed apart from the preprocessing that fit() does inside
     timer = common.PhaseTimer()
     engine.DataTransformer = timer.timed_subclass(DataTransformer)
-    if hasattr(engine, "infer_schema"):
-        engine.infer_schema = timed_function(timer, "infer_schema", engine.infer_schema)
+    engine.infer_schema = timer.timed("infer_schema", engine.infer_schema)
     model, applied = make_model(Synthesizer, epochs=args.epochs, seed=args.seed)
     loop = []  # the engine's own seconds of training loop at each epoch's end (EpochInfo.elapsed)
     start = time.perf_counter()
@@ -104,7 +102,7 @@ def main() -> None:
     start = time.perf_counter()
     sampled = model.sample(args.sample_rows, seed=args.seed + 2)
     sample_s = time.perf_counter() - start
-    bare = bare_forward(model, args.sample_rows, torch, batch=getattr(engine, "GEN_BATCH", None))
+    bare = bare_forward(model, args.sample_rows, torch, batch=engine.GEN_BATCH)
     sample_rate = common.rate(len(sampled), sample_s)
     result["sample"] = {"rows": len(sampled), "seconds": sample_s, "rows_per_s": sample_rate,
                         "bare_forward": bare}
@@ -119,68 +117,31 @@ def main() -> None:
 
 
 def make_model(cls, epochs: int, seed: int):
-    """The engine with the shared hyperparameters; returns the knobs it took (it should take them all)."""
-    wanted = {**common.HYPER, "epochs": epochs, "seed": seed, "device": "cpu"}
-    params = inspect.signature(cls).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    applied = {k: v for k, v in wanted.items() if takes_any or k in params}
-    missing = sorted(set(wanted) - set(applied))
-    if missing:
-        print(f"warning: the engine takes no {missing}; its defaults apply", flush=True)
-    return cls(**applied), {"applied": applied, "missing": missing}
+    """The engine with the shared hyperparameters, and those hyperparameters for the record."""
+    hyper = {**common.HYPER, "epochs": epochs, "seed": seed, "device": "cpu"}
+    return cls(**hyper), hyper
 
 
-def timed_function(timer: common.PhaseTimer, name: str, fn):
-    def wrapped(*a, **k):
-        start = time.perf_counter()
-        try:
-            return fn(*a, **k)
-        finally:
-            timer.seconds[name] = timer.seconds.get(name, 0.0) + time.perf_counter() - start
-    return wrapped
-
-
-def bare_forward(model, rows: int, torch, batch: int | None = None) -> dict:
-    """Rows/s of the generator network alone (eval, inference mode), its input made once, in the batch size
-    that sampling uses (synth.synthesizer.GEN_BATCH).
+def bare_forward(model, rows: int, torch, batch: int) -> dict:
+    """Rows/s of the generator network alone, exactly as sampling runs it (`Synthesizer.generate`: eval, no
+    gradients, its precision, the conditional one-hot given as each row's column), its input made once, in
+    the batch size that sampling uses (synth.synthesizer.GEN_BATCH).
 
     This is the ceiling for sampling: sampling adds conditional vectors, noise, activation and decoding.
     """
-    gen = getattr(model, "_generator", None)
-    if gen is None:
-        gen = getattr(model, "generator", None)
-    if gen is None:
-        return {"error": "no generator attribute found on the model"}
-    batch = int(batch or common.HYPER["batch_size"])
-    first = next(m for m in gen.modules() if isinstance(m, torch.nn.Linear))
+    gen = model._generator
     device = next(gen.parameters()).device
-    was_training = gen.training
-    gen.eval()
-    if hasattr(model, "generate"):
-        # The forward pass exactly as sampling runs it (Synthesizer.generate: eval, no grad, its precision,
-        # the conditional one-hot given as each row's column).
-        cond_dim = getattr(gen, "cond_dim", 0)
-        noise = torch.randn(batch, first.in_features - cond_dim, device=device)
-        cond = torch.randint(cond_dim, (batch,), device=device) if cond_dim else None
-
-        def forward(_):
-            return model.generate(noise, cond)
-    else:
-        forward = gen
-    x = torch.randn(batch, first.in_features, device=device)
-    try:
-        with torch.inference_mode():
-            for _ in range(3):
-                forward(x)
-            steps = -(-rows // batch)
-            start = time.perf_counter()
-            for _ in range(steps):
-                forward(x)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            seconds = time.perf_counter() - start
-    finally:
-        gen.train(was_training)
+    noise = torch.randn(batch, model.config.embedding_dim, device=device)
+    cond = torch.randint(gen.cond_dim, (batch,), device=device) if gen.cond_dim else None
+    for _ in range(3):
+        model.generate(noise, cond)
+    steps = -(-rows // batch)
+    start = time.perf_counter()
+    for _ in range(steps):
+        model.generate(noise, cond)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
     return {"rows": steps * batch, "batch": batch, "seconds": seconds, "rows_per_s": steps * batch / seconds}
 
 

@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 from bench import common, datasets
-from bench.engine import _loadavg, machine
+from bench.engine import _loadavg, _ok, machine
 
 REPO = datasets.REPO
 OUT = REPO / "bench" / "out"
@@ -107,12 +107,11 @@ def synthd(env: dict, *args: str, **kw) -> subprocess.CompletedProcess:
 
 
 def create_database(admin_url: str) -> str:
+    """A fresh, empty benchmark database (a leftover from an interrupted run is dropped first); its URL."""
     import psycopg
 
+    drop_database(admin_url)
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
-                     "AND pid <> pg_backend_pid()", (BENCH_DB,))
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}"')
         conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
     from sqlalchemy.engine import make_url
 
@@ -619,10 +618,6 @@ def git_state() -> dict:
 # ---- the figures -------------------------------------------------------------------------------------
 def _n(x) -> str:  # noqa: ANN001
     return "–" if x is None else f"{x:,.0f}"
-
-
-def _ok(text: str, passed: bool | None) -> str:
-    return text if passed is None else f"{text} {'✅' if passed else '❌'}"
 
 
 def render(record: dict) -> str:
