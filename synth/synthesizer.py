@@ -152,7 +152,6 @@ class Synthesizer:
             sampler=ConditionalSampler(codes, t.block_widths(), t.discrete_blocks(), cfg.log_frequency, self.device),
             cond_block=torch.tensor(t.discrete_blocks(), dtype=torch.long, device=self.device))
         self._restore_rng()
-        self._frozen = self._sampling = None
         self._generator.train()
         self._discriminator.train()
         with _deterministic(self.device):
@@ -170,6 +169,7 @@ class Synthesizer:
             for _ in range(steps):
                 sums += self._step(data)
             self.epochs_done += 1
+            self._frozen = self._sampling = None  # the weights moved: what sampling built from them is stale
             means = (sums / steps).tolist()
             losses = {"generator": means[0], "discriminator": means[1], "conditional": means[2]}
             self.history.append({"epoch": self.epochs_done, **losses})
@@ -215,9 +215,8 @@ class Synthesizer:
         gradients, and in bfloat16 where the CPU computes it natively (about three times the float32
         matrix rate here; the outputs go through tanh, softmax and the calibration maps, which absorb
         the lost digits). `cond`: the conditional one-hot of each row as its column index."""
-        dtype = torch.bfloat16 if self.sample_bf16 else torch.float32
-        if self._frozen is None or self._frozen.dtype != dtype:
-            self._frozen = FrozenGenerator(self._generator, dtype)
+        if self._frozen is None:
+            self._frozen = FrozenGenerator(self._generator, torch.bfloat16 if self.sample_bf16 else torch.float32)
         with torch.inference_mode():
             return self._frozen(noise, cond)
 

@@ -144,6 +144,19 @@ def test_checkpoint_of_an_older_critic_layout_is_refused(tmp_path, adult_small):
         Synthesizer.from_checkpoint(tmp_path / "ckpt", device="cpu")
 
 
+def test_sampling_from_the_epoch_callback_does_not_freeze_old_weights(adult_small):
+    df = adult_small.iloc[:300]
+    watched = Synthesizer(epochs=3, batch_size=100, seed=0)
+
+    def look(info) -> None:  # a user watching progress
+        watched.sample(50, seed=0)
+
+    watched.fit(df, on_epoch=look)
+    assert watched.epochs_done == 3
+    plain = Synthesizer(epochs=3, batch_size=100, seed=0).fit(df)
+    pd.testing.assert_frame_equal(watched.sample(500, seed=1), plain.sample(500, seed=1))
+
+
 def test_callback_progress_and_time_budget(adult_small):
     seen = []
     model = Synthesizer(epochs=50, batch_size=100, seed=0)
