@@ -293,20 +293,23 @@ class BlockLayout:
             parts.append(soft.reshape(-1, raw.shape[0]))
         return torch.cat(parts, dim=0).index_select(0, self.unpad).t()
 
-    def draw(self, raw: torch.Tensor, gen: torch.Generator, bias: torch.Tensor | None = None) -> torch.Tensor:
+    def draw_bias(self, bias: torch.Tensor) -> list[torch.Tensor]:
+        """`bias` (blocks, max width) as `draw` takes it: one (width, blocks, 1) tensor per draw bucket."""
+        return [bias[blocks, :width].t().unsqueeze(2).contiguous() for _, _, width, blocks in self.draw_groups]
+
+    def draw(self, raw: torch.Tensor, gen: torch.Generator, bias: list[torch.Tensor] | None = None) -> torch.Tensor:
         """(batch, blocks) codes, one category per block drawn from softmax(logits + bias) by inverse CDF
-        (one uniform per block). `bias` is (blocks, max width)."""
+        (one uniform per block). `bias` comes from `draw_bias`."""
         flipped = raw.t().contiguous()  # free when raw is already a transposed view (FrozenGenerator)
         codes = []
-        for group in self.draw_groups:
-            _, _, width, blocks = group
-            x = self._bucket(flipped, group)
+        for i, (gather, _, width, blocks) in enumerate(self.draw_groups):
+            # Every block of a draw bucket has the bucket's width: no padding to mask.
+            x = flipped.index_select(0, gather).reshape(width, len(blocks), flipped.shape[1])
             if bias is not None:
-                x = x + bias[blocks, :width].t().unsqueeze(2)
+                x += bias[i]
             cdf = (x - x.amax(0)).exp_().cumsum_(0)
             u = torch.rand(len(blocks), raw.shape[0], generator=gen, device=raw.device) * cdf[-1]
-            code = (cdf < u).sum(0, dtype=torch.long)
-            codes.append(torch.minimum(code, self.widths[blocks][:, None] - 1).t())
+            codes.append((cdf < u).sum(0, dtype=torch.long).clamp_(max=width - 1).t())
         return torch.cat(codes, dim=1).index_select(1, self.draw_order)
 
     def expand(self, scalars: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:

@@ -311,7 +311,7 @@ class Synthesizer:
             self._sampling = None  # it holds the biases
             # The modes drawn as sampling will draw them (with the biases), so that the quantile maps
             # below start from the values sampling will produce.
-            scalars, block_codes = self._decode_raw(raw, layout, gen, bias)
+            scalars, block_codes = self._decode_raw(raw, layout, gen, layout.draw_bias(bias))
         for b, (kind, i) in enumerate(t.blocks):
             if kind != "continuous":
                 continue
@@ -424,11 +424,11 @@ class Synthesizer:
                                  f"({produced} of {generated} rows met them); relax them")
         return True  # categorical conditions that the generator rarely meets are set directly
 
-    def _sampling_parts(self) -> tuple[BlockLayout, ConditionalSampler, torch.Tensor]:
+    def _sampling_parts(self) -> tuple[BlockLayout, ConditionalSampler, list[torch.Tensor]]:
         """What every sample call needs and no sample call changes; built on the first one."""
         if self._sampling is None:
             layout = self._layout()
-            self._sampling = (layout, self._sampling_sampler(), self._bias_tensor(layout))
+            self._sampling = (layout, self._sampling_sampler(), self._draw_bias(layout))
         return self._sampling
 
     def _sampling_sampler(self) -> ConditionalSampler:
@@ -458,14 +458,14 @@ class Synthesizer:
         p = self._frequencies(block)[accepted]
         return np.asarray(accepted)[rng.choice(len(accepted), n, p=p / p.sum())].astype(np.int32)
 
-    def _bias_tensor(self, layout: BlockLayout) -> torch.Tensor:
+    def _draw_bias(self, layout: BlockLayout) -> list[torch.Tensor]:
         bias = torch.zeros(layout.n_blocks, layout.max_width, device=self.device)
         for b, values in enumerate(self.biases or []):
             bias[b, : len(values)] = torch.tensor(values, device=self.device)
-        return bias
+        return layout.draw_bias(bias)
 
     def _decode_raw(self, raw: torch.Tensor, layout: BlockLayout, gen: torch.Generator,
-                    bias: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    bias: list[torch.Tensor] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Raw generator output to (scalars, codes): tanh, and one category drawn per block."""
         codes = layout.draw(raw, gen, bias)
         scalars = torch.tanh(raw[:, : layout.n_scalars])

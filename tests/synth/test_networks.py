@@ -20,16 +20,23 @@ def test_frozen_generator_computes_the_eval_mode_generator(cond_dim):
     assert torch.allclose(FrozenGenerator(generator, torch.bfloat16)(noise, cond), expected, atol=0.1, rtol=0.05)
 
 
-def test_draw_follows_the_block_softmax():
-    layout = BlockLayout(1, [2, 3], torch.device("cpu"))
-    raw = torch.tensor([[0.0, 0.0, 0.0, 2.0, 0.0, -1e9]]).repeat(40_000, 1)  # block 0: 50/50; block 1: e^2:1:0
-    codes = layout.draw(raw, torch.Generator().manual_seed(0))
-    assert abs(codes[:, 0].float().mean().item() - 0.5) < 0.01
-    share = torch.bincount(codes[:, 1], minlength=3).float() / len(codes)
-    expected = torch.softmax(torch.tensor([2.0, 0.0, -1e9]), 0)
-    assert torch.allclose(share, expected, atol=0.01)
+def test_draw_follows_each_blocks_softmax_with_its_bias():
+    widths = [3, 2, 3, 5]  # blocks 0 and 2 share a draw bucket, so buckets are not in layout order
+    layout = BlockLayout(1, widths, torch.device("cpu"))
+    logits = [torch.tensor(v) for v in ([0.0, 1.0, -1.0], [0.5, 0.0], [2.0, 0.0, 0.0], [0.0, 1.0, 2.0, -1.0, 0.5])]
+    bias = torch.zeros(4, 5)
+    bias[0, :3] = torch.tensor([1.0, -1.0, 0.0])
+    bias[3, :5] = torch.tensor([0.0, 0.0, -2.0, 1.0, 0.0])
+    raw = torch.cat([torch.zeros(1)] + logits).repeat(60_000, 1)
+    codes = layout.draw(raw, torch.Generator().manual_seed(0), layout.draw_bias(bias))
+    for b, w in enumerate(widths):
+        share = torch.bincount(codes[:, b], minlength=w).float() / len(codes)
+        assert torch.allclose(share, torch.softmax(logits[b] + bias[b, :w], 0), atol=0.01), b
     one_hot = layout.activate(raw[:3], torch.Generator().manual_seed(0))
-    assert one_hot.shape == (3, 6) and torch.allclose(one_hot[:, 1:3].sum(1), torch.ones(3))
+    start = 1
+    for w in widths:  # every block a distribution over its own columns
+        assert torch.allclose(one_hot[:, start:start + w].sum(1), torch.ones(3), atol=1e-5)
+        start += w
 
 
 @pytest.mark.parametrize("cond_dim", [0, 5])
