@@ -164,6 +164,8 @@ class Discriminator(nn.Module):
     def __init__(self, data_dim: int, cond_dim: int, hidden: tuple[int, ...], pac: int):
         super().__init__()
         self.data_dim, self.cond_dim, self.pac = data_dim, cond_dim, pac
+        # Row r of a group looks up its one-hot in the r-th block of cond_weight's rows.
+        self.register_buffer("_row_offsets", cond_dim * torch.arange(pac), persistent=False)
         # nn.Linear's initialisation of the whole first layer, U(-1/sqrt(fan in), +), split in two.
         bound = ((data_dim + cond_dim) * pac) ** -0.5
         self.data_weight = nn.Parameter(torch.empty(hidden[0], pac * data_dim).uniform_(-bound, bound))
@@ -180,8 +182,7 @@ class Discriminator(nn.Module):
         row. `cond`: (batch,) the column of each row's one-hot."""
         if cond is None:
             return None
-        offsets = self.cond_dim * torch.arange(self.pac, device=cond.device)
-        index = (cond.reshape(-1, self.pac) + offsets).flatten()
+        index = (cond.reshape(-1, self.pac) + self._row_offsets).flatten()
         return self.cond_weight.index_select(0, index).reshape(-1, self.pac, self.bias.shape[0]).sum(1)
 
     def first_layer(self, data: torch.Tensor, one_hot_part: torch.Tensor | None) -> torch.Tensor:
@@ -226,6 +227,8 @@ class BlockLayout:
         self.n_blocks = len(widths)
         self.max_width = max(widths) if widths else 1
         self.widths = torch.tensor(widths, dtype=torch.long, device=device)
+        self.width = n_scalars + sum(widths)  # of a whole row; a Python int, so no device sync to read it
+        self._steps = torch.arange(self.max_width, device=device)
         starts = [n_scalars + sum(widths[:b]) for b in range(len(widths))]
         self.offsets = torch.tensor(starts, dtype=torch.long, device=device)
         # Training buckets by the next power of two (few buckets: few ops per small batch); sampling by
@@ -278,9 +281,9 @@ class BlockLayout:
 
     def block_logits(self, raw: torch.Tensor, block: torch.Tensor) -> torch.Tensor:
         """(batch, max width) logits of one block per row, -inf in the padding."""
-        steps = torch.arange(self.max_width, device=raw.device)
-        index = (self.offsets[block][:, None] + steps[None, :]).clamp_(max=raw.shape[1] - 1)
-        return raw.gather(1, index).masked_fill(steps[None, :] >= self.widths[block][:, None], float("-inf"))
+        steps = self._steps[None, :]
+        index = (self.offsets[block][:, None] + steps).clamp_(max=raw.shape[1] - 1)
+        return raw.gather(1, index).masked_fill(steps >= self.widths[block][:, None], float("-inf"))
 
     def activate(self, raw: torch.Tensor, gen: torch.Generator, tau: float = 0.2) -> torch.Tensor:
         """tanh on the scalars, Gumbel-softmax on each block; same layout as `raw`."""
@@ -315,7 +318,7 @@ class BlockLayout:
     def expand(self, scalars: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """Compact rows (scalars, per-block codes) to the generator's layout, one-hot blocks."""
         n = scalars.shape[0]
-        out = torch.zeros(n, self.n_scalars + int(self.widths.sum()), device=scalars.device)
+        out = torch.zeros(n, self.width, device=scalars.device)
         out[:, : self.n_scalars] = scalars
         out.scatter_(1, codes.long() + self.offsets, 1.0)
         return out
