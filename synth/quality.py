@@ -476,12 +476,8 @@ def _share_smaller(d_train: np.ndarray, d_holdout: np.ndarray) -> float:
 
 
 def _dcr_share_encoded(enc: _Encoded, train: int, synthetic: int, holdout: int, seed: int,
-                       max_synthetic_rows: int, train_rows: np.ndarray | None = None,
-                       synthetic_rows: np.ndarray | None = None,
-                       holdout_rows: np.ndarray | None = None) -> dict:
-    t_rows = np.arange(len(enc.num[train])) if train_rows is None else train_rows
-    s_rows = np.arange(len(enc.num[synthetic])) if synthetic_rows is None else synthetic_rows
-    h_rows = np.arange(len(enc.num[holdout])) if holdout_rows is None else holdout_rows
+                       max_synthetic_rows: int) -> dict:
+    t_rows, s_rows, h_rows = (np.arange(len(enc.num[k])) for k in (train, synthetic, holdout))
     size = min(len(t_rows), len(h_rows))  # equally sized references
     ref_rng = _rng(seed, _S_DCR_REF)
     t_rows = t_rows[_sample_rows(len(t_rows), size, ref_rng)]
@@ -536,11 +532,8 @@ def _row_hashes(num: np.ndarray, cat: np.ndarray) -> np.ndarray:
     return h
 
 
-def _exact_copy_encoded(enc: _Encoded, train: int, synthetic: int, synthetic_rows: np.ndarray | None = None
-                        ) -> float:
+def _exact_copy_encoded(enc: _Encoded, train: int, synthetic: int) -> float:
     s_num, s_cat = enc.num[synthetic], enc.cat[synthetic]
-    if synthetic_rows is not None:
-        s_num, s_cat = s_num[synthetic_rows], s_cat[synthetic_rows]
     if len(s_num) == 0:
         return 0.0
     train_hashes = np.sort(_row_hashes(enc.num[train], enc.cat[train]))
@@ -577,13 +570,11 @@ def _features(num: np.ndarray, cat: np.ndarray, cards: np.ndarray, drop_cat: int
     return X, mask
 
 
-def _detection_encoded(enc: _Encoded, real: int, synthetic: int, seed: int, folds: int = DETECTION_FOLDS,
-                       real_rows: np.ndarray | None = None, synthetic_rows: np.ndarray | None = None) -> dict:
+def _detection_encoded(enc: _Encoded, real: int, synthetic: int, seed: int, folds: int = DETECTION_FOLDS) -> dict:
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.model_selection import StratifiedKFold, cross_val_score
 
-    r_rows = np.arange(len(enc.num[real])) if real_rows is None else real_rows
-    s_rows = np.arange(len(enc.num[synthetic])) if synthetic_rows is None else synthetic_rows
+    r_rows, s_rows = np.arange(len(enc.num[real])), np.arange(len(enc.num[synthetic]))
     n = min(len(r_rows), len(s_rows))
     if n < folds:
         raise SynthError(f"detection needs at least {folds} real and {folds} synthetic rows, got {n}")
@@ -636,12 +627,11 @@ def _fit_and_score(train_data, X_test: np.ndarray, y_test: np.ndarray, cat_featu
 
 
 def _tstr_encoded(enc: _Encoded, target: str, train: int, synthetic: int, holdout: int, seed: int,
-                  train_rows: np.ndarray | None = None, synthetic_rows: np.ndarray | None = None,
-                  holdout_rows: np.ndarray | None = None) -> dict:
+                  train_rows: np.ndarray | None = None) -> dict:
     rows = {
         train: np.arange(len(enc.num[train])) if train_rows is None else train_rows,
-        synthetic: np.arange(len(enc.num[synthetic])) if synthetic_rows is None else synthetic_rows,
-        holdout: np.arange(len(enc.num[holdout])) if holdout_rows is None else holdout_rows,
+        synthetic: np.arange(len(enc.num[synthetic])),
+        holdout: np.arange(len(enc.num[holdout])),
     }
     if target in enc.num_cols:
         t = enc.num_cols.index(target)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -27,15 +26,13 @@ from synth.quality import (
     tv_complement,
 )
 
-ADULT = Path("/work/shared/datasets/adult.csv")
+from .conftest import read_dataset
 
 
 @pytest.fixture(scope="module")
 def adult() -> pd.DataFrame:
-    if not ADULT.exists():
-        pytest.skip("the Adult table is not available")
     # the first 6,000 rows, shuffled, without the few duplicated rows (they would tie in DCR / copy checks)
-    df = pd.read_csv(ADULT).iloc[:6000].drop_duplicates()
+    df = read_dataset("adult").iloc[:6000].drop_duplicates()
     return df.sample(frac=1.0, random_state=0).reset_index(drop=True)
 
 
