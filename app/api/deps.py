@@ -11,11 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
-from app.core.errors import APIError
+from app.core.errors import APIError, not_found
 from app.core.security import hash_key, matches
 from app.metrics import Metrics
 from app.model_cache import ModelCache
-from app.models import ApiKey, Tenant
+from app.models import ApiKey, Tenant, is_id
 from app.storage import BlobStore
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `synthd create-key --tenant NAME`.")
@@ -74,3 +74,12 @@ def current_tenant(
 
 
 CurrentTenant = Annotated[Tenant, Depends(current_tenant)]
+
+
+def find_owned(session: Session, table, tenant_id: str, ident: str, kind: str):  # noqa: ANN001, ANN201
+    """The tenant's row of `table` with id `ident`, or a 404 that reads the same whether the id is malformed,
+    missing or another tenant's (a malformed id never reaches the database)."""
+    row = session.scalar(select(table).where(table.id == ident, table.tenant_id == tenant_id)) if is_id(ident) else None
+    if row is None:
+        raise not_found(kind, ident)
+    return row

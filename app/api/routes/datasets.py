@@ -14,11 +14,11 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from app.api.deps import CurrentTenant, SessionDep
-from app.api.routes.jobs import new_job
-from app.core.errors import COMMON_RESPONSES, NOT_FOUND, APIError, error_response, not_found
+from app.api.deps import CurrentTenant, SessionDep, find_owned
+from app.api.routes.jobs import check_params, new_job
+from app.core.errors import COMMON_RESPONSES, NOT_FOUND, APIError, error_response
 from app.ingest import parse_csv, receive_upload
-from app.models import Dataset, Job, is_id, new_id
+from app.models import Dataset, Job, new_id
 from app.schemas import DatasetOut, JobParams
 from app.storage import BlobStore
 
@@ -106,8 +106,7 @@ async def upload_dataset(
             job_params = JobParams(**{k: v for k, v in given.items() if v is not None})
         except ValidationError as exc:
             raise APIError(422, "invalid_request", "; ".join(e["msg"] for e in exc.errors())) from None
-        if job_params.epochs > settings.max_epochs:
-            raise APIError(422, "invalid_request", f"epochs: at most {settings.max_epochs} (SYNTHD_MAX_EPOCHS)")
+        check_params(job_params, settings)
     tmp_root = Path(settings.data_dir) / "tmp"
     tmp_root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="upload-", dir=tmp_root))
@@ -166,17 +165,8 @@ def list_datasets(
 @router.get("/{dataset_id}", response_model=DatasetOut, responses=NOT_FOUND, summary="A dataset")
 def get_dataset(dataset_id: DatasetId, tenant: CurrentTenant, session: SessionDep) -> DatasetOut:
     """Metadata and the inferred schema of one dataset."""
-    dataset = find_dataset(session, tenant.id, dataset_id)
+    dataset = find_owned(session, Dataset, tenant.id, dataset_id, "dataset")
     latest = session.scalar(
         select(Job.id).where(Job.dataset_id == dataset.id).order_by(Job.created_at.desc()).limit(1)
     )
     return dataset_out(dataset, latest)
-
-
-def find_dataset(session, tenant_id: str, dataset_id: str) -> Dataset:  # noqa: ANN001
-    if not is_id(dataset_id):
-        raise not_found("dataset", dataset_id)
-    dataset = session.scalar(select(Dataset).where(Dataset.id == dataset_id, Dataset.tenant_id == tenant_id))
-    if dataset is None:
-        raise not_found("dataset", dataset_id)
-    return dataset

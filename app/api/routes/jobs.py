@@ -9,9 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import queue
-from app.api.deps import CurrentTenant, SessionDep, SettingsDep
-from app.core.errors import COMMON_RESPONSES, NOT_FOUND, TOO_LARGE, APIError, error_response, not_found
-from app.models import Dataset, Job, Model, is_id
+from app.api.deps import CurrentTenant, SessionDep, SettingsDep, find_owned
+from app.core.errors import COMMON_RESPONSES, NOT_FOUND, TOO_LARGE, APIError, error_response
+from app.models import Dataset, Job, Model
 from app.schemas import JobCreate, JobOut, JobParams
 
 JobId = Annotated[str, Path(description="A job id (from POST /v1/jobs or an upload with train=true).")]
@@ -47,27 +47,17 @@ def _model_id(session: Session, job_id: str) -> str | None:
     return session.scalar(select(Model.id).where(Model.job_id == job_id))
 
 
-def find_job(session: Session, tenant_id: str, job_id: str) -> Job:
-    if not is_id(job_id):
-        raise not_found("job", job_id)
-    job = session.scalar(select(Job).where(Job.id == job_id, Job.tenant_id == tenant_id))
-    if job is None:
-        raise not_found("job", job_id)
-    return job
+def check_params(params: JobParams, settings) -> None:  # noqa: ANN001
+    if params.epochs > settings.max_epochs:
+        raise APIError(422, "invalid_request", f"epochs: at most {settings.max_epochs} (SYNTHD_MAX_EPOCHS)")
 
 
 @router.post("", status_code=202, response_model=JobOut, responses={**NOT_FOUND, **TOO_LARGE},
              summary="Queue training")
 def create_job(body: JobCreate, tenant: CurrentTenant, session: SessionDep, settings: SettingsDep) -> JobOut:
     """Queue a training job on one of your datasets; a worker picks it up. Poll GET /v1/jobs/{id}."""
-    if body.params.epochs > settings.max_epochs:
-        raise APIError(422, "invalid_request", f"params.epochs: at most {settings.max_epochs} (SYNTHD_MAX_EPOCHS)")
-    dataset = None
-    if is_id(body.dataset_id):
-        dataset = session.scalar(
-            select(Dataset).where(Dataset.id == body.dataset_id, Dataset.tenant_id == tenant.id))
-    if dataset is None:
-        raise not_found("dataset", body.dataset_id)
+    check_params(body.params, settings)
+    dataset = find_owned(session, Dataset, tenant.id, body.dataset_id, "dataset")
     job = new_job(dataset, body.params)
     session.add(job)
     session.commit()
@@ -91,7 +81,7 @@ def list_jobs(
 @router.get("/{job_id}", response_model=JobOut, responses=NOT_FOUND, summary="A job's progress")
 def get_job(job_id: JobId, tenant: CurrentTenant, session: SessionDep) -> JobOut:
     """Status, epoch of epochs, the last epoch's losses, an ETA, the error if it failed, the model once done."""
-    job = find_job(session, tenant.id, job_id)
+    job = find_owned(session, Job, tenant.id, job_id, "job")
     return job_out(job, _model_id(session, job.id))
 
 
@@ -99,7 +89,7 @@ def get_job(job_id: JobId, tenant: CurrentTenant, session: SessionDep) -> JobOut
              responses={**NOT_FOUND, 409: error_response("The job already finished")}, summary="Cancel")
 def cancel_job(job_id: JobId, tenant: CurrentTenant, session: SessionDep) -> JobOut:
     """Cancel a queued job, or stop a running one (its worker stops within an epoch and keeps no model)."""
-    job = find_job(session, tenant.id, job_id)
+    job = find_owned(session, Job, tenant.id, job_id, "job")
     if not queue.cancel(session, job.id):
         session.refresh(job)
         raise APIError(409, "already_finished", f"job {job.id} already {job.status}; nothing to cancel")

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
-from app.api.deps import CacheDep, CurrentTenant, MetricsDep, SessionDep, SettingsDep
+from app.api.deps import CacheDep, CurrentTenant, MetricsDep, SessionDep, SettingsDep, find_owned
 from app.api.sampler import SAMPLE_DESCRIPTION, SAMPLE_RESPONSES, SampleFormat, SampleRows, SampleSeed, stream_sample
-from app.core.errors import COMMON_RESPONSES, NOT_FOUND, not_found
-from app.models import Model, is_id
+from app.core.errors import COMMON_RESPONSES, NOT_FOUND
+from app.models import Model
 from app.sampling import json_safe
 from app.schemas import ModelOut
 
@@ -34,15 +34,6 @@ def _flagged(report: dict | None) -> bool | None:
     return privacy.get("flagged") if isinstance(privacy, dict) else None
 
 
-def find_model(session, tenant_id: str, model_id: str) -> Model:  # noqa: ANN001
-    if not is_id(model_id):
-        raise not_found("model", model_id)
-    model = session.scalar(select(Model).where(Model.id == model_id, Model.tenant_id == tenant_id))
-    if model is None:
-        raise not_found("model", model_id)
-    return model
-
-
 @router.get("", response_model=list[ModelOut], summary="List models")
 def list_models(
     tenant: CurrentTenant, session: SessionDep,
@@ -57,7 +48,7 @@ def list_models(
 @router.get("/{model_id}", response_model=ModelOut, responses=NOT_FOUND, summary="A model and its report")
 def get_model(model_id: ModelId, tenant: CurrentTenant, session: SessionDep) -> ModelOut:
     """Model metadata, the schema it was trained on, and its quality and privacy report on the holdout."""
-    return model_out(find_model(session, tenant.id, model_id))
+    return model_out(find_owned(session, Model, tenant.id, model_id, "model"))
 
 
 @router.get("/{model_id}/sample", response_class=StreamingResponse, responses=SAMPLE_RESPONSES,
@@ -74,6 +65,6 @@ def sample_model(
     seed: SampleSeed = None,
     fmt: SampleFormat = "csv",
 ) -> StreamingResponse:
-    model = find_model(session, tenant.id, model_id)
+    model = find_owned(session, Model, tenant.id, model_id, "model")
     session.close()
     return stream_sample(request, model, n, seed, fmt, settings, cache, metrics)

@@ -8,8 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
-from app.api.deps import CacheDep, CurrentTenant, MetricsDep, SessionDep, SettingsDep
-from app.api.routes.models import find_model
+from app.api.deps import CacheDep, CurrentTenant, MetricsDep, SessionDep, SettingsDep, find_owned
 from app.api.sampler import SAMPLE_DESCRIPTION, SAMPLE_RESPONSES, SampleFormat, SampleRows, SampleSeed, stream_sample
 from app.core.errors import COMMON_RESPONSES, APIError
 from app.models import Job, Model
@@ -32,7 +31,7 @@ def sample(
     model_id: Annotated[str | None, Query(description="Which model; default: your newest.")] = None,
 ) -> StreamingResponse:
     if model_id:
-        model = find_model(session, tenant.id, model_id)
+        model = find_owned(session, Model, tenant.id, model_id, "model")
     else:
         model = session.scalar(
             select(Model).where(Model.tenant_id == tenant.id).order_by(Model.created_at.desc()).limit(1)
