@@ -20,7 +20,7 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -54,11 +54,14 @@ class SweepReport:
         return asdict(self)
 
 
-def _existing(session: Session, column, ids: list[str]) -> set[str]:  # noqa: ANN001
-    found: set[str] = set()
+def _batches(ids: list[str]) -> Iterator[list[str]]:
+    """`ids` in slices small enough for one IN (...) list."""
     for start in range(0, len(ids), _BATCH):
-        found.update(session.scalars(select(column).where(column.in_(ids[start:start + _BATCH]))))
-    return found
+        yield ids[start:start + _BATCH]
+
+
+def _existing(session: Session, column, ids: list[str]) -> set[str]:  # noqa: ANN001
+    return {found for batch in _batches(ids) for found in session.scalars(select(column).where(column.in_(batch)))}
 
 
 def _old(blobs: BlobStore, key: str, now: float, grace: float) -> bool:
@@ -102,14 +105,8 @@ def sweep(sessions: sessionmaker[Session], blobs: BlobStore, data_dir: Path, gra
     with sessions() as session:
         known_datasets = _existing(session, Dataset.id, sorted(dataset_files))
         known_models = _existing(session, Model.id, sorted(model_dirs))
-        jobs = {}
-        ids = sorted(checkpoint_dirs)
-        for start in range(0, len(ids), _BATCH):
-            for job_id, status, key in session.execute(
-                select(Job.id, Job.status, Job.checkpoint_key).where(Job.id.in_(ids[start:start + _BATCH]))
-            ):
-                jobs[job_id] = (status, key)
-        any_rows = session.scalar(select(Dataset.id).limit(1)) is not None
+        jobs = {job_id: (status, key) for batch in _batches(sorted(checkpoint_dirs)) for job_id, status, key in
+                session.execute(select(Job.id, Job.status, Job.checkpoint_key).where(Job.id.in_(batch)))}
 
     # --- blobs without rows ---------------------------------------------------------------------------------
     orphans: list[tuple[str, list[str]]] = []
@@ -127,7 +124,7 @@ def sweep(sessions: sessionmaker[Session], blobs: BlobStore, data_dir: Path, gra
             key = f"checkpoints/{job_id}/{name}"
             if is_dir and key != (current or "").rstrip("/"):
                 orphans.append((key, report.checkpoint_blobs))
-    if orphans and not any_rows:
+    if orphans and not dataset_rows:
         report.skipped.append(f"{len(orphans)} blob(s) have no row, but the database has no datasets at all: is "
                               "DATABASE_URL the database this blob store belongs to? Nothing was deleted.")
         orphans = []
@@ -151,8 +148,8 @@ def sweep(sessions: sessionmaker[Session], blobs: BlobStore, data_dir: Path, gra
         with sessions() as session:  # a dataset's jobs and models go with it (ON DELETE CASCADE)
             for column, table, ids in ((Model.id, Model, report.models_missing_blob),
                                        (Dataset.id, Dataset, report.datasets_missing_blob)):
-                for start in range(0, len(ids), _BATCH):
-                    session.execute(delete(table).where(column.in_(ids[start:start + _BATCH])))
+                for batch in _batches(ids):
+                    session.execute(delete(table).where(column.in_(batch)))
             session.commit()
         report.deleted_rows = [f"models/{m}" for m in report.models_missing_blob] + \
             [f"datasets/{d}" for d in report.datasets_missing_blob]
