@@ -156,17 +156,17 @@ def detect_encoding(path: Path) -> str:
 
 def _single_byte(path: Path) -> str:
     """Windows-1252 when the file uses its printable characters in 0x80-0x9F (the euro sign, curly quotes,
-    dashes) and every byte decodes; latin-1 otherwise (the two agree on every other byte)."""
+    dashes) and no byte Windows-1252 leaves undefined; latin-1 otherwise (the two agree on every other byte).
+    Read in chunks: an upload may be large, and a single-byte decoding can be judged byte by byte."""
     c1 = bytes(range(0x80, 0xA0))
+    undefined = bytes([0x81, 0x8D, 0x8F, 0x90, 0x9D])  # no character in Windows-1252
+    uses_c1 = False
     with open(path, "rb") as fh:
-        data = fh.read()
-    if len(data) == len(data.translate(None, c1)):
-        return "latin-1"
-    try:
-        data.decode("cp1252")
-    except UnicodeDecodeError:
-        return "latin-1"
-    return "cp1252"
+        while chunk := fh.read(1 << 20):
+            if len(chunk.translate(None, undefined)) < len(chunk):
+                return "latin-1"
+            uses_c1 = uses_c1 or len(chunk.translate(None, c1)) < len(chunk)
+    return "cp1252" if uses_c1 else "latin-1"
 
 
 def check_text(path: Path, encoding: str) -> None:
