@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from synth import SynthError, Synthesizer
+from synth.conditions import plan_conditions
 
 from .conftest import read_dataset
 
@@ -259,6 +260,12 @@ def test_bad_tables_and_unfitted_models_raise():
 
 def test_conditions_on_a_derived_column_steer_its_source(adult_model):
     assert ("education-num", "education") in [(d.name, d.source) for d in adult_model.transformer.derived]
+    t = adult_model.transformer
+    plan = plan_conditions({"education-num": {"min": 14}}, adult_model.schema, t)
+    block, codes = adult_model._steering(plan)  # the conditional vector carries the source column's codes
+    enc = t.discrete[t.blocks[block][1]]
+    assert enc.name == "education" and {enc.categories[c] for c in codes} == {" Masters", " Doctorate", " Prof-school"}
+    assert not plan.ranges  # the source's codes decide the derived value: no check after decoding
     rows = adult_model.sample(300, seed=1, conditions={"education-num": {"min": 14}})
     assert (rows["education-num"] >= 14).all()
     assert set(rows["education"]) <= {" Masters", " Doctorate", " Prof-school"}
