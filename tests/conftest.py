@@ -47,6 +47,13 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str, interva
         time.sleep(interval)
 
 
+def spawn(command: list[str], env: dict[str, str], log_path: Path, append: bool = True) -> subprocess.Popen:
+    """`command` in the repository, its stdout and stderr into `log_path` (the child keeps the file open;
+    this process does not)."""
+    with open(log_path, "ab" if append else "wb") as log:
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
 def wait_api_ready(proc: subprocess.Popen, base: str, log_path: Path, timeout: float) -> None:
     """Until the API at `base` answers /readyz with 200; fails at once, with its log, if it exits."""
 
@@ -68,6 +75,16 @@ def metric(base: str, series: str) -> float:
     lines = httpx.get(f"{base}/metrics", timeout=30).text.splitlines()
     starts = (series + " ",) if "{" in series else (series + " ", series + "{")
     return sum(float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith(starts))
+
+
+def job_of(client: httpx.Client, job_id: str) -> dict:
+    return client.get(f"/v1/jobs/{job_id}").json()
+
+
+def finished_job(client: httpx.Client, job_id: str, timeout: float, what: str) -> dict:
+    """The job once it has succeeded, failed or been cancelled (polled every 0.3 s)."""
+    return wait_for(lambda: (j := job_of(client, job_id))["status"] in ("succeeded", "failed", "cancelled") and j,
+                    timeout, what, interval=0.3)
 
 
 def _ensure_database(url: str) -> None:
@@ -143,12 +160,9 @@ def db(settings):  # noqa: ANN001, ANN201
 def api(service_env: dict[str, str], state_dir: Path) -> Iterator[str]:
     """The API served by uvicorn in a subprocess; yields its base URL."""
     port = free_port()
-    log = open(state_dir / "api.log", "ab")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning", "--timeout-keep-alive", "75"],  # as `synthd serve` does
-        cwd=ROOT, env=service_env, stdout=log, stderr=subprocess.STDOUT,
-    )
+    proc = spawn([sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
+                  "--port", str(port), "--log-level", "warning", "--timeout-keep-alive", "75"],  # as `synthd serve`
+                 service_env, state_dir / "api.log")
     base = f"http://127.0.0.1:{port}"
     wait_api_ready(proc, base, state_dir / "api.log", 60)
     yield base
@@ -157,7 +171,6 @@ def api(service_env: dict[str, str], state_dir: Path) -> Iterator[str]:
         proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
         proc.kill()
-    log.close()
 
 
 @pytest.fixture(scope="session")
@@ -194,10 +207,8 @@ class Workers:
 
     def start(self, name: str, *args: str, **env: str) -> subprocess.Popen:
         log = self.log_dir / f"worker-{name}.log"
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker", "--id", name, *args], cwd=ROOT,
-            env={**self.env, **env}, stdout=open(log, "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
-        )
+        proc = spawn([sys.executable, "-m", "app.cli", "worker", "--id", name, *args], {**self.env, **env}, log,
+                     append=False)
         proc.log_path = log
         self.procs.append(proc)
         return proc
@@ -207,7 +218,6 @@ class Workers:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait(timeout=10)
-            proc.stdout and proc.stdout.close()
 
 
 @pytest.fixture
@@ -319,10 +329,9 @@ class Service:
     def start_api(self, timeout: float = 60, **env: str) -> str:
         port = free_port()
         log_path = self.root / "api.log"
-        self.api_proc = subprocess.Popen(  # the way operators run it: `synthd serve`
+        self.api_proc = spawn(  # the way operators run it: `synthd serve`
             [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env={**self.env, **env}, stdout=open(log_path, "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
-        )
+            {**self.env, **env}, log_path)
         self.procs.append(self.api_proc)
         self.base = f"http://127.0.0.1:{port}"
         wait_api_ready(self.api_proc, self.base, log_path, timeout)

@@ -20,7 +20,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from tests.conftest import TINY, job_row, small_csv, stored, wait_for
+from tests.conftest import TINY, finished_job, job_row, small_csv, stored
 
 
 def _table(rows: int = 30) -> str:
@@ -167,8 +167,7 @@ def test_constant_id_and_partly_null_columns_are_kept_and_trained(client, worker
     assert kinds["country"] == "constant" and kinds["customer_ref"] == "id"
     assert {c["name"]: c["null_rate"] for c in dataset["columns"]}["hours-per-week"] == pytest.approx(0.25)
     workers.start("odd-columns")
-    job = wait_for(lambda: (j := client.get(f"/v1/jobs/{dataset['job_id']}").json())["status"]
-                   in ("succeeded", "failed") and j, 240, "training on odd columns")
+    job = finished_job(client, dataset["job_id"], 240, "training on odd columns")
     assert job["status"] == "succeeded", job
     sample = pd.read_csv(io.StringIO(client.get("/sample", params={"n": 500, "seed": 2}).text))
     assert set(sample["country"]) == {"Atlantis"}

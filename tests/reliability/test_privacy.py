@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import EXAMPLE, small_csv, wait_for
+from tests.conftest import EXAMPLE, finished_job, small_csv
 from worker.scoring import assess_privacy, score_model
 
 
@@ -106,8 +106,7 @@ def test_every_trained_model_carries_its_privacy_numbers(api, trained, client_fo
                        files={"file": ("tiny.csv", small_csv(30), "text/csv")})
     assert resp.status_code == 201, resp.text
     workers.start("privacy")
-    job = wait_for(lambda: (j := client.get(f"/v1/jobs/{resp.json()['job_id']}").json())["status"]
-                   in ("succeeded", "failed") and j, 240, "the tiny table to train")
+    job = finished_job(client, resp.json()["job_id"], 240, "the tiny table to train")
     assert job["status"] == "succeeded", job
     model = client.get(f"/v1/models/{job['model_id']}").json()
     privacy = model["report"]["privacy"]

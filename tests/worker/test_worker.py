@@ -9,13 +9,12 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
 from app.models import Model
-from tests.conftest import ROOT, TINY, free_port, job_row, small_csv, wait_for
+from tests.conftest import ROOT, TINY, finished_job, free_port, job_of, job_row, small_csv, wait_for
 
 FAST = {"SYNTHD_LEASE_SECONDS": "2", "SYNTHD_CHECKPOINT_EVERY": "1"}
 
@@ -30,10 +29,6 @@ def dataset_id(client) -> str:  # noqa: ANN001
     resp = client.post("/v1/datasets", files={"file": ("adult.csv", small_csv(), "text/csv")})
     assert resp.status_code == 201, resp.text
     return resp.json()["id"]
-
-
-def _job(client: httpx.Client, job_id: str) -> dict:
-    return client.get(f"/v1/jobs/{job_id}").json()
 
 
 def _models_of(db, job_id: str) -> int:  # noqa: ANN001
@@ -56,7 +51,7 @@ def test_upload_train_sample_through_http_with_a_worker(client, workers):  # noq
     seen = []
 
     def finished() -> dict | None:
-        job = _job(client, job_id)
+        job = job_of(client, job_id)
         seen.append((job["status"], job["epoch"]))
         return job if job["status"] in ("succeeded", "failed", "cancelled") else None
 
@@ -79,13 +74,13 @@ def test_two_workers_train_each_job_exactly_once(client, dataset_id, workers, db
                for i in range(4)]
 
     def all_done() -> bool:
-        return all(_job(client, j)["status"] in ("succeeded", "failed") for j in job_ids)
+        return all(job_of(client, j)["status"] in ("succeeded", "failed") for j in job_ids)
 
     wait_for(all_done, 300, "four jobs to finish", interval=0.5)
     logs = "".join(_log(p) for p in pool)
     owners = set()
     for job_id in job_ids:
-        job = _job(client, job_id)
+        job = job_of(client, job_id)
         assert job["status"] == "succeeded", job
         assert job["attempts"] == 1
         assert _models_of(db, job_id) == 1
@@ -106,8 +101,7 @@ def test_killed_worker_job_resumes_from_checkpoint_on_another(client, dataset_id
     assert killed_at.epoch < 60
 
     second = workers.start("rescuer", **FAST)
-    job = wait_for(lambda: (j := _job(client, job_id))["status"] in ("succeeded", "failed") and j, 240,
-                   "the job to be finished by the second worker", interval=0.3)
+    job = finished_job(client, job_id, 240, "the job to be finished by the second worker")
     assert job["status"] == "succeeded", (job, _log(second))
     assert job["attempts"] == 2
     assert job["resumed_from_epoch"] is not None and job["resumed_from_epoch"] >= 2
@@ -129,7 +123,7 @@ def test_job_that_keeps_killing_workers_fails_after_max_attempts(client, dataset
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
     workers.start("survivor", **env)
-    job = wait_for(lambda: (j := _job(client, job_id))["status"] != "running" and j, 60, "the job to fail")
+    job = wait_for(lambda: (j := job_of(client, job_id))["status"] != "running" and j, 60, "the job to fail")
     assert job["status"] == "failed"
     assert "gave up after 2 attempts" in job["error"]
     assert _models_of(db, job_id) == 0
@@ -139,20 +133,20 @@ def test_cancel_a_running_job_stops_its_worker(client, dataset_id, workers, db, 
     worker = workers.start("canceller", SYNTHD_CHECKPOINT_EVERY="1")
     job_id = client.post("/v1/jobs", json={"dataset_id": dataset_id,
                                            "params": {**TINY, "epochs": 500}}).json()["id"]
-    wait_for(lambda: _job(client, job_id)["epoch"] >= 2, 180, "training to start", interval=0.1)
+    wait_for(lambda: job_of(client, job_id)["epoch"] >= 2, 180, "training to start", interval=0.1)
     resp = client.post(f"/v1/jobs/{job_id}/cancel")
     assert resp.status_code == 200 and resp.json()["status"] == "cancelled"
     wait_for(lambda: f"job {job_id} cancelled" in _log(worker), 30, "the worker to stop the job")
     stopped_at = job_row(db, job_id).epoch
     time.sleep(1)
-    job = _job(client, job_id)
+    job = job_of(client, job_id)
     assert job["status"] == "cancelled" and job["model_id"] is None and job["epoch"] == stopped_at
     assert stopped_at < 500
     assert _models_of(db, job_id) == 0
     assert not (state_dir / "blobs" / "checkpoints" / job_id).exists()
     # the worker goes on with the queue
     next_id = client.post("/v1/jobs", json={"dataset_id": dataset_id, "params": TINY}).json()["id"]
-    wait_for(lambda: _job(client, next_id)["status"] == "succeeded", 180, "the next job")
+    wait_for(lambda: job_of(client, next_id)["status"] == "succeeded", 180, "the next job")
 
 
 def test_cancelled_queued_job_is_never_claimed(client, dataset_id, workers):  # noqa: ANN001
@@ -160,7 +154,7 @@ def test_cancelled_queued_job_is_never_claimed(client, dataset_id, workers):  # 
     assert client.post(f"/v1/jobs/{job_id}/cancel").json()["status"] == "cancelled"
     proc = workers.start("idle", "--once")
     assert proc.wait(timeout=60) == 0
-    job = _job(client, job_id)
+    job = job_of(client, job_id)
     assert job["status"] == "cancelled" and job["attempts"] == 0 and job["model_id"] is None
 
 
@@ -189,7 +183,8 @@ def test_sigterm_hands_the_job_back_with_a_checkpoint(client, dataset_id, worker
     row = job_row(db, job_id)
     assert row.status == "queued" and row.attempts == 0 and row.checkpoint_key and row.worker_id is None
     workers.start("arriving")
-    job = wait_for(lambda: (j := _job(client, job_id))["status"] == "succeeded" and j, 180, "the job to finish")
+    job = finished_job(client, job_id, 180, "the job to finish")
+    assert job["status"] == "succeeded", job
     assert job["attempts"] == 1 and job["resumed_from_epoch"] == row.checkpoint_epoch
 
 
