@@ -51,11 +51,18 @@ def category_column(spec: ColumnSpec, coded: Coded) -> pd.Series:
         texts = pa.array([None if v is None else str(v) for v in dictionary], type=pa.large_string())
         dtype = pd.StringDtype("pyarrow", na_value=np.nan if spec.dtype == "str" else pd.NA)
         return texts.take(pa.array(coded.codes)).to_pandas(types_mapper={pa.large_string(): dtype}.get)
-    if None not in dictionary and spec.dtype in ("int64", "int32", "float64", "float32", "bool"):
-        return pd.Series(np.asarray(dictionary, dtype=spec.dtype)[coded.codes])
+    if spec.dtype in ("int64", "int32", "float64", "float32", "bool") and not _any_null(coded):
+        values = np.asarray([0 if v is None else v for v in dictionary], dtype=spec.dtype)  # 0: never taken
+        return pd.Series(values[coded.codes])
     table = np.empty(len(dictionary), dtype=object)
     table[:] = dictionary
     return _as_dtype(table[coded.codes], spec.dtype)
+
+
+def _any_null(coded: Coded) -> bool:
+    """Whether a code points at a null (a derived column's dictionary ends in one it rarely uses)."""
+    nulls = [i for i, v in enumerate(coded.dictionary) if v is None]
+    return bool(nulls) and bool(np.isin(coded.codes, nulls).any())
 
 
 def _as_dtype(values: np.ndarray, dtype: str) -> pd.Series:
