@@ -12,12 +12,11 @@ follow the real distribution while keeping the generator's rank order, and so it
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
-from queue import Full, Queue
 
 import numpy as np
 import pandas as pd
@@ -29,12 +28,15 @@ from synth.errors import SynthError
 from synth.ids import IdSpec, fit_id, generate_ids
 from synth.networks import BlockLayout, Discriminator, FrozenGenerator, Generator, gradient_penalty
 from synth.output import category_column, datetime_resolution, numeric_column
+from synth.parallel import run_in_order
 from synth.sampler import ConditionalSampler
 from synth.schema import Schema, check_frame, infer_schema
 from synth.transformer import Coded, DataTransformer, numeric_values
 
 GEN_BATCH = 10_000  # rows per generator call when sampling; chunking for the caller is separate
 MIN_GEN_BATCH = 256
+TASK_ROWS = 50_000  # rows per sampling task, decoded into one DataFrame: each costs ~2 ms of Python
+SAMPLE_WORKERS = 2  # threads sampling large requests; more would queue on Python's lock while decoding
 CALIBRATION_ROWS = 20_000
 
 
@@ -215,10 +217,13 @@ class Synthesizer:
         gradients, and in bfloat16 where the CPU computes it natively (about three times the float32
         matrix rate here; the outputs go through tanh, softmax and the calibration maps, which absorb
         the lost digits). `cond`: the conditional one-hot of each row as its column index."""
+        with torch.inference_mode():
+            return self._frozen_generator()(noise, cond)
+
+    def _frozen_generator(self) -> FrozenGenerator:
         if self._frozen is None:
             self._frozen = FrozenGenerator(self._generator, torch.bfloat16 if self.sample_bf16 else torch.float32)
-        with torch.inference_mode():
-            return self._frozen(noise, cond)
+        return self._frozen
 
     def _generator_input(self, sampler: ConditionalSampler, j: torch.Tensor | None, c: torch.Tensor | None,
                          n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -336,8 +341,7 @@ class Synthesizer:
     # ---- sampling --------------------------------------------------------------------------------
     def sample(self, n: int, seed: int | None = None, conditions: dict | None = None) -> pd.DataFrame:
         """`n` rows with the training table's columns and dtypes."""
-        chunks = list(self.sample_batches(n, chunk_rows=GEN_BATCH, seed=seed, conditions=conditions))
-        return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
+        return next(self.sample_batches(n, chunk_rows=n, seed=seed, conditions=conditions))
 
     def sample_batches(self, n: int, chunk_rows: int = 50_000, seed: int | None = None,
                        conditions: dict | None = None) -> Iterator[pd.DataFrame]:
@@ -351,58 +355,27 @@ class Synthesizer:
         plan = plan_conditions(conditions, self.schema, self.transformer)  # errors before any work
         return _rechunk(self._row_stream(n, int(seed), plan), chunk_rows)
 
-    def _network_batches(self, n: int, seed: int, plan: Plan) -> Iterator[torch.Tensor]:
-        """Raw generator output, batch after batch, for as long as asked."""
-        gen = torch.Generator(self.device).manual_seed(seed)
-        rng = np.random.default_rng([seed, 1])  # this side's own streams: it runs in its own thread
-        _, sampler, _ = self._sampling_parts()
-        steer = self._steering(plan)
-        conditioned = bool(plan.discrete or plan.ranges or plan.equals)
-        generated = 0
-        while conditioned or generated < n:  # unconditioned, every row is kept: no more than n are needed
-            # Small requests generate few rows; the rows then depend on n as well as on the seed.
-            batch = min(GEN_BATCH, max(MIN_GEN_BATCH, n if conditioned else n - generated))
-            with torch.inference_mode():
-                if steer is not None:
-                    block, accepted = steer
-                    j = torch.full((batch,), self.transformer.discrete_blocks().index(block), device=self.device)
-                    c = torch.from_numpy(self._draw_codes(block, accepted, batch, rng)).to(self.device).long()
-                else:
-                    j, c = sampler.sample_condition(batch, gen, true_frequency=True) or (None, None)
-                yield self.generate(*self._generator_input(sampler, j, c, batch, gen))
-            generated += batch
-
     def _row_stream(self, n: int, seed: int, plan: Plan) -> Iterator[pd.DataFrame]:
-        """Rows meeting `plan`: the network runs a batch ahead in its own thread while this one draws the
-        categories and decodes the previous batch."""
-        layout, _, bias = self._sampling_parts()
-        gen = torch.Generator(self.device).manual_seed(seed + 1)
-        rng = np.random.default_rng(seed)
+        """Rows meeting `plan`, task after task. Each task draws from its own seeded streams, so tasks
+        can run on several threads (synth.parallel) and the rows still depend only on `n`, `seed` and
+        `plan`."""
+        conditioned = bool(plan.discrete or plan.ranges or plan.equals)
+        # Small requests generate few rows in one task (the rows then depend on n as well as on the seed);
+        # larger ones are split in at least two, for two workers. The split depends on n alone.
+        size = max(MIN_GEN_BATCH, n) if n <= GEN_BATCH else min(TASK_ROWS, -(-n // 2))
+        self._sampling_parts(), self._frozen_generator()  # built here once, not by each worker
         produced = generated = 0
         forcing = False
-        batches = self._network_batches(n, seed, plan)
-        # A thread pays off only when there is a next batch to compute while this one is decoded.
-        for raw in (_prefetch(batches) if n > GEN_BATCH else batches):
-            with torch.inference_mode():
-                scalars, codes = self._decode_raw(raw, layout, gen, bias)
-            batch = len(scalars)
+
+        def tasks() -> Iterator[Callable[[], pd.DataFrame]]:
+            k = 0
+            while conditioned or k * size < n:  # unconditioned, every row is kept: no more than n are needed
+                rows = size if conditioned else min(size, n - k * size)
+                yield functools.partial(self._batch_rows, rows, [seed, k], plan, forcing)
+                k += 1
+
+        for frame, batch in run_in_order(tasks(), SAMPLE_WORKERS if n > GEN_BATCH else 1):
             generated += batch
-            keep = np.ones(batch, dtype=bool)
-            for block, accepted in plan.discrete:
-                if forcing:
-                    codes[:, block] = self._draw_codes(block, accepted, batch, rng)
-                keep &= np.isin(codes[:, block], accepted)
-            frame = self._frame(scalars[keep], codes[keep], rng)
-            for name, value in plan.forced.items():
-                frame[name] = category_column(self.schema[name], Coded(np.zeros(len(frame), np.int64), [value]))
-            if plan.ranges or plan.equals:
-                mask = np.ones(len(frame), dtype=bool)
-                for name, low, high in plan.ranges:
-                    x = numeric_values(frame[name], self.schema[name])
-                    mask &= (x >= low) & (x <= high)
-                for name, value in plan.equals:
-                    mask &= (frame[name].astype(object) == value).to_numpy()
-                frame = frame[mask].reset_index(drop=True)
             frame = self._with_ids(frame.iloc[: n - produced], start=produced, total=n, seed=seed)
             produced += len(frame)
             if len(frame):
@@ -410,6 +383,45 @@ class Synthesizer:
             if produced >= n:
                 return
             forcing = forcing or self._check_progress(plan, produced, generated, n)
+
+    def _batch_rows(self, batch: int, key: list[int], plan: Plan, forcing: bool) -> tuple[pd.DataFrame, int]:
+        """Generate `batch` rows from the streams of `key` and keep those meeting `plan` (all their
+        columns but the IDs); with `forcing`, categorical conditions are set rather than waited for.
+        The network runs on at most GEN_BATCH rows at a time; the DataFrame is built once."""
+        gen = torch.Generator(self.device).manual_seed(int(np.random.SeedSequence(key).generate_state(1)[0]))
+        rng = np.random.default_rng(key)
+        layout, sampler, bias = self._sampling_parts()
+        steer = self._steering(plan)
+        parts = []
+        for start in range(0, batch, GEN_BATCH):
+            rows = min(GEN_BATCH, batch - start)
+            with torch.inference_mode():
+                if steer is not None:
+                    block, accepted = steer
+                    j = torch.full((rows,), self.transformer.discrete_blocks().index(block), device=self.device)
+                    c = torch.from_numpy(self._draw_codes(block, accepted, rows, rng)).to(self.device).long()
+                else:
+                    j, c = sampler.sample_condition(rows, gen, true_frequency=True) or (None, None)
+                raw = self.generate(*self._generator_input(sampler, j, c, rows, gen))
+                parts.append(self._decode_raw(raw, layout, gen, bias))
+        scalars, codes = (np.concatenate(p) for p in zip(*parts, strict=True)) if len(parts) > 1 else parts[0]
+        keep = np.ones(batch, dtype=bool)
+        for block, accepted in plan.discrete:
+            if forcing:
+                codes[:, block] = self._draw_codes(block, accepted, batch, rng)
+            keep &= np.isin(codes[:, block], accepted)
+        frame = self._frame(scalars[keep], codes[keep], rng)
+        for name, value in plan.forced.items():
+            frame[name] = category_column(self.schema[name], Coded(np.zeros(len(frame), np.int64), [value]))
+        if plan.ranges or plan.equals:
+            mask = np.ones(len(frame), dtype=bool)
+            for name, low, high in plan.ranges:
+                x = numeric_values(frame[name], self.schema[name])
+                mask &= (x >= low) & (x <= high)
+            for name, value in plan.equals:
+                mask &= (frame[name].astype(object) == value).to_numpy()
+            frame = frame[mask].reset_index(drop=True)
+        return frame, batch
 
     def _check_progress(self, plan: Plan, produced: int, generated: int, n: int) -> bool:
         """Whether to force categorical conditions from now on; raise when a range cannot be met."""
@@ -578,48 +590,6 @@ def _check_count(name: str, value) -> int:
     if value < 1:
         raise SynthError(f"{name} must be at least 1, got {value}")
     return int(value)
-
-
-def _prefetch(items: Iterator, depth: int = 2) -> Iterator:
-    """Run `items` ahead in a thread, so the network computes the next batch while this one is decoded
-    (torch, numpy and Arrow release the GIL). Stops the thread when the consumer stops."""
-    queue_: Queue = Queue(maxsize=depth)
-    stop = threading.Event()
-    end = object()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                queue_.put(item, timeout=0.1)
-                return True
-            except Full:
-                continue
-        return False
-
-    def work() -> None:
-        try:
-            for item in items:
-                if not put(item):
-                    return
-            put(end)
-        except BaseException as exc:  # handed to the consumer, raised there
-            put(exc)
-        finally:
-            items.close()
-
-    worker = threading.Thread(target=work, name="synth-sample-prefetch", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = queue_.get()
-            if item is end:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        worker.join()  # a thread still inside torch when the interpreter exits aborts the process
 
 
 def _rechunk(frames: Iterator[pd.DataFrame], size: int) -> Iterator[pd.DataFrame]:
