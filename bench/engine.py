@@ -316,7 +316,8 @@ def render(record: dict) -> str:
         f"- **Settings:** {s['epochs']} epochs on both sides, batch {common.HYPER['batch_size']}, "
         f"pac {common.HYPER['pac']}, generator and discriminator 256-256, embedding "
         f"{common.HYPER['embedding_dim']}, Adam 2e-4 (betas 0.5, 0.9, decay 1e-6), seed {s['seed']}, "
-        f"torch threads {s['threads'] or m.get('cores')}; sampling {s['sample_rows']:,} rows"
+        f"torch threads {s['threads'] or m.get('cores')}; sampling {s['sample_rows']:,} rows, fastest of "
+        f"{common.SAMPLE_REPEATS} runs on each side"
         + (f"; tables cut to {s['max_rows']:,} rows" if s.get("max_rows") else ""),
         "",
     ]
@@ -429,7 +430,9 @@ def details(record: dict) -> list[str]:
                         f"{_f(_get(p, 'train', 'preprocess_seconds_in_fit'), 2)} s")
         bare = _get(o, "sample", "bare_forward")
         if isinstance(bare, dict) and bare.get("rows_per_s"):
-            bits.append(f"ours: bare generator {_n(bare['rows_per_s'])} rows/s in batches of {bare['batch']:,}")
+            bits.append(f"ours: bare generator {_n(bare['rows_per_s'])} rows/s in batches of {bare['batch']:,}"
+                        + (f" (one stream on every thread {_n(bare['one_stream_rows_per_s'])}, "
+                           f"{bare['workers']} workers {_n(bare['workers_rows_per_s'])})" if "workers" in bare else ""))
         if bits:
             out.append(f"- {name}: " + "; ".join(bits) + ".")
     return out
