@@ -1,0 +1,27 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from synth.output import numeric_column
+from synth.schema import DATETIME_FORMATS, ColumnSpec
+
+
+def _date_spec(fmt: str, dtype: str = "str") -> ColumnSpec:
+    return ColumnSpec(name="when", kind="datetime", dtype=dtype, datetime_format=fmt, extra={"resolution": 1})
+
+
+@pytest.mark.parametrize("fmt", [*DATETIME_FORMATS, "%d %B %Y, %I %p"])  # the last is not fixed-width
+def test_dates_come_back_as_strftime_writes_them_in_the_inputs_text_dtype(fmt):
+    rng = np.random.default_rng(0)
+    seconds = rng.integers(-2_000_000_000, 4_000_000_000, 5_000).astype(np.float64)  # 1906 to 2096
+    seconds[::7] = np.nan
+    out = numeric_column(_date_spec(fmt), seconds)
+    expected = pd.Series(pd.to_datetime(np.nan_to_num(seconds).astype(np.int64), unit="s")).dt.strftime(fmt)
+    assert str(out.dtype) == "str"
+    assert out.isna().tolist() == np.isnan(seconds).tolist()
+    assert out[~out.isna()].tolist() == expected[~np.isnan(seconds)].tolist()
+
+
+def test_dates_in_an_object_column_stay_objects_with_none_for_null():
+    out = numeric_column(_date_spec("%Y-%m-%d", dtype="object"), np.array([0.0, np.nan, 86_400.0]))
+    assert out.dtype == object and out.tolist() == ["1970-01-01", None, "1970-01-02"]
