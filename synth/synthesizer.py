@@ -367,7 +367,7 @@ class Synthesizer:
         produced = generated = 0
         forcing = False
 
-        def tasks() -> Iterator[Callable[[], pd.DataFrame]]:
+        def tasks() -> Iterator[Callable[[], tuple[pd.DataFrame, int]]]:
             k = 0
             while conditioned or k * size < n:  # unconditioned, every row is kept: no more than n are needed
                 rows = size if conditioned else min(size, n - k * size)
