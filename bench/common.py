@@ -79,7 +79,7 @@ class PhaseTimer:
 def child_args(description: str) -> argparse.Namespace:
     """The command line both children take from the runner."""
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--mode", choices=("main", "memory", "budget"), default="main")
+    p.add_argument("--mode", choices=("main", "memory", "budget", "speed"), default="main")
     p.add_argument("--dataset", required=True)
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--sample-rows", type=int, default=100_000)
@@ -134,6 +134,15 @@ def rate(rows: int, seconds: float) -> float | None:
 
 
 SAMPLE_REPEATS = 3  # timed sampling runs per side; the fastest counts (neighbours only ever slow a run down)
+SPEED_ROUNDS = 3  # training-speed runs per side, the sides alternating, so a drift in load hits both alike
+SPEED_EPOCHS = 4  # epochs per training-speed run; the first (warm-up) is not counted
+
+
+def epoch_speed(rows: int, ends: list[float]) -> dict:
+    """Training speed from the times each epoch ended (seconds from the start of the epoch loop): the
+    epochs after the first, each as `rows` rows; rows_per_s from the fastest."""
+    seconds = [b - a for a, b in zip(ends, ends[1:], strict=False)]
+    return {"rows": rows, "epoch_seconds": seconds, "rows_per_s": rate(rows, min(seconds)) if seconds else None}
 
 
 def best_sampling(sample, rows: int) -> dict:

@@ -6,7 +6,8 @@ line and writes DIR/result.json and DIR/synthetic.csv. Modes:
   main    preprocessing on the whole table, training on the 70% split, sampling and bare generator rates,
           synthetic rows (as many as the split's training rows) for the quality score;
   memory  one epoch on the table resampled with replacement to --memory-rows rows: peak RSS;
-  budget  training on the 70% split under max_seconds=--budget-seconds, then synthetic rows.
+  budget  training on the 70% split under max_seconds=--budget-seconds, then synthetic rows;
+  speed   common.SPEED_EPOCHS epochs on the 70% split: each epoch's seconds (the runner alternates sides).
 """
 
 from __future__ import annotations
@@ -45,6 +46,14 @@ def main() -> None:
 
     whole = datasets.load(args.dataset, max_rows=args.max_rows, seed=args.seed)
     train, holdout = datasets.split(whole, seed=args.seed)
+
+    if args.mode == "speed":
+        model, applied = make_model(Synthesizer, epochs=common.SPEED_EPOCHS, seed=args.seed)
+        ends = []
+        model.fit(train, on_epoch=lambda info: ends.append(info.elapsed) and None)
+        result["speed"] = {**common.epoch_speed(len(train), ends), "hyper": applied}
+        common.emit(args, result)
+        return
 
     if args.mode == "budget":
         model, applied = make_model(Synthesizer, epochs=args.budget_epochs, seed=args.seed)
