@@ -29,14 +29,12 @@ def _datetime(spec: ColumnSpec, seconds: np.ndarray) -> pd.Series:
     step = spec.extra.get("resolution", 1)
     null = np.isnan(seconds)
     whole = (np.round(np.where(null, 0, seconds) / step) * step).astype(np.int64)
-    if spec.datetime_format:
-        texts = _fixed_width_texts(whole, null, spec.datetime_format)
-        if texts is None:
-            stamps = pd.Series(pd.to_datetime(whole, unit="s")).where(~null)
-            texts = pa.array(stamps.dt.strftime(spec.datetime_format), type=pa.large_string())
+    texts = _fixed_width_texts(whole, null, spec.datetime_format) if spec.datetime_format else None
+    if texts is not None:
         return _texts(texts, spec.dtype)
-    stamps = pd.Series(pd.to_datetime(whole, unit="s"))
-    stamps[null] = pd.NaT
+    stamps = pd.Series(pd.to_datetime(whole, unit="s")).where(~null)
+    if spec.datetime_format:
+        return _texts(pa.array(stamps.dt.strftime(spec.datetime_format), type=pa.large_string()), spec.dtype)
     return stamps.astype(spec.dtype) if spec.dtype.startswith("datetime64") else stamps
 
 
@@ -67,9 +65,10 @@ def _fixed_width_texts(seconds: np.ndarray, null: np.ndarray, fmt: str) -> pa.Ar
             chars[:, at:at + len(text)] = text
             at += len(text)
             continue
+        value = fields[field]
         for k in range(_FIELD_WIDTHS[field] - 1, -1, -1):
-            chars[:, at + k] = 48 + fields[field] % 10  # 48: "0"
-            fields[field] = fields[field] // 10
+            chars[:, at + k] = 48 + value % 10  # 48: "0"
+            value = value // 10
         at += _FIELD_WIDTHS[field]
     offsets = np.arange(0, (len(seconds) + 1) * width, width, dtype=np.int64)
     valid = None if not null.any() else pa.array(~null).buffers()[1]

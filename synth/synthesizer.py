@@ -363,7 +363,9 @@ class Synthesizer:
         # Small requests generate few rows in one task (the rows then depend on n as well as on the seed);
         # larger ones are split in at least two, for two workers. The split depends on n alone.
         size = max(MIN_GEN_BATCH, n) if n <= GEN_BATCH else min(TASK_ROWS, -(-n // 2))
-        self._sampling_parts(), self._frozen_generator()  # built here once, not by each worker
+        # Built here once, not raced for by the workers.
+        self._sampling_parts()
+        self._frozen_generator()
         produced = generated = 0
         forcing = False
 
@@ -404,7 +406,7 @@ class Synthesizer:
                     j, c = sampler.sample_condition(rows, gen, true_frequency=True) or (None, None)
                 raw = self.generate(*self._generator_input(sampler, j, c, rows, gen))
                 parts.append(self._decode_raw(raw, layout, gen, bias))
-        scalars, codes = (np.concatenate(p) for p in zip(*parts, strict=True)) if len(parts) > 1 else parts[0]
+        scalars, codes = (np.concatenate(p) for p in zip(*parts, strict=True))
         keep = np.ones(batch, dtype=bool)
         for block, accepted in plan.discrete:
             if forcing:

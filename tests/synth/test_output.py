@@ -10,7 +10,8 @@ def _date_spec(fmt: str, dtype: str = "str") -> ColumnSpec:
     return ColumnSpec(name="when", kind="datetime", dtype=dtype, datetime_format=fmt, extra={"resolution": 1})
 
 
-@pytest.mark.parametrize("fmt", [*DATETIME_FORMATS, "%d %B %Y, %I %p"])  # the last is not fixed-width
+# Beyond the detected formats: one that names a field twice, and one that is not fixed-width (strftime).
+@pytest.mark.parametrize("fmt", [*DATETIME_FORMATS, "%Y%m%d (%Y)", "%d %B %Y, %I %p"])
 def test_dates_come_back_as_strftime_writes_them_in_the_inputs_text_dtype(fmt):
     rng = np.random.default_rng(0)
     seconds = rng.integers(-2_000_000_000, 4_000_000_000, 5_000).astype(np.float64)  # 1906 to 2096
