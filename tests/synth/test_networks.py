@@ -93,3 +93,56 @@ def test_critic_penalty_is_the_gradient_norm_over_the_whole_input():
     x = _dense_critic_input(real, cond, cond_dim, pac)
     assert torch.allclose(critic(real, critic.one_hot_part(cond)), critic.seq(x @ weight.t() + critic.bias),
                           atol=1e-5)
+
+
+def test_activation_is_tanh_and_a_gumbel_softmax_per_block_forward_and_backward():
+    from synth.networks import _Activation
+
+    widths = [3, 2, 3, 5, 1, 9]  # two padded buckets: 1, 2 and 3 wide blocks to 3; 5 and 9 to 9
+    layout = BlockLayout(2, widths, torch.device("cpu"))
+    torch.manual_seed(0)
+    raw = torch.randn(7, layout.width, dtype=torch.float64, requires_grad=True)
+    gumbel = torch.randn(layout._pad_rows.shape[0], 7, dtype=torch.float64)
+    # The same noise by layout column: each stacked bucket row is one (block column) unless it is padding.
+    noise = torch.zeros(7, layout.width, dtype=torch.float64)
+    real_rows = ~layout._pad_rows[:, 0]
+    noise[:, layout._bucket_gather[real_rows]] = gumbel[real_rows].t()
+    expected, start = [torch.tanh(raw[:, :2])], 2
+    for w in widths:
+        expected.append(torch.softmax((raw[:, start:start + w] + noise[:, start:start + w]) / 0.2, dim=1))
+        start += w
+    expected = torch.cat(expected, dim=1)
+    assert torch.allclose(_Activation.apply(raw, gumbel, layout, 0.2), expected)
+    weights = torch.randn_like(expected)
+    (ours,) = torch.autograd.grad((_Activation.apply(raw, gumbel, layout, 0.2) * weights).sum(), raw)
+    (reference,) = torch.autograd.grad((expected * weights).sum(), raw)
+    assert torch.allclose(ours, reference)
+    assert torch.autograd.gradcheck(lambda r: _Activation.apply(r, gumbel, layout, 0.2), (raw,))
+
+
+@pytest.mark.parametrize("p", [0.5, 0.3])
+def test_dropout_keeps_each_unit_independently_with_probability_one_minus_p(p):
+    from synth.networks import Dropout
+
+    torch.manual_seed(0)
+    dropout = Dropout(p)
+    out = dropout(torch.ones(1000, 999))  # an odd size: the last 64-bit draw is only partly used
+    kept = out != 0
+    assert torch.all(out[kept] == 1 / (1 - p))
+    assert abs(kept.float().mean().item() - (1 - p)) < 0.005
+    # Neighbours in a row and across rows agree as often as independent units would.
+    agree = 1 - 2 * p * (1 - p)
+    assert abs((kept[:, 1:] == kept[:, :-1]).float().mean().item() - agree) < 0.005
+    assert abs((kept[1:] == kept[:-1]).float().mean().item() - agree) < 0.005
+    assert torch.equal(dropout.eval()(out), out)
+
+
+def test_training_buckets_trade_padding_against_their_number():
+    from synth.networks import _padded_widths
+
+    assert _padded_widths([4, 4, 4]) == {4: 4}
+    # Two blocks 1 apart share a bucket (1 padded row is cheaper than a bucket); 2 and 40 do not.
+    assert _padded_widths([2, 3, 40], bucket_cost=8) == {2: 3, 3: 3, 40: 40}
+    # Each block its own bucket when buckets are free; one bucket when they are dear.
+    assert _padded_widths([2, 5, 9], bucket_cost=0) == {2: 2, 5: 5, 9: 9}
+    assert _padded_widths([2, 5, 9], bucket_cost=100) == {2: 9, 5: 9, 9: 9}
