@@ -24,7 +24,8 @@ from synth.transformer import DataTransformer
 FORMAT_VERSION = 1
 # Checkpoints have their own version: they hold the critic, whose layout a model does not carry.
 # 2: the critic's first layer is two weights (data, conditional one-hots) instead of one.
-CHECKPOINT_VERSION = 2
+# 3: the data weight is kept as (inputs, hidden), like the one-hot weight.
+CHECKPOINT_VERSION = 3
 MODEL_KIND, CHECKPOINT_KIND = "synthd-model", "synthd-checkpoint"
 
 

@@ -159,14 +159,19 @@ class Dropout(nn.Module):
         self.p = p
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mask = self.mask(x)
+        return x if mask is None else x * mask
+
+    def mask(self, x: torch.Tensor) -> torch.Tensor | None:
+        """The scaled keep mask for `x` (0 or 1 / (1 - p)), None when nothing is dropped."""
         if not self.training or self.p == 0:
-            return x
+            return None
         if self.p == 0.5:
             # random_() on int64 fills the low 63 bits: bit 0 of each of the 8 bytes is a fair coin.
             words = torch.empty((x.numel() + 7) // 8, dtype=torch.int64, device=x.device).random_()
             keep = words.view(torch.uint8)[: x.numel()].view(x.shape).bitwise_and(1)
-            return x * keep.to(x.dtype).mul_(2)
-        return x * (torch.rand_like(x) >= self.p).to(x.dtype).mul_(1 / (1 - self.p))
+            return keep.to(x.dtype).mul_(2)
+        return (torch.rand_like(x) >= self.p).to(x.dtype).mul_(1 / (1 - self.p))
 
 
 class Discriminator(nn.Module):
@@ -183,7 +188,9 @@ class Discriminator(nn.Module):
         self.register_buffer("_row_offsets", cond_dim * torch.arange(pac), persistent=False)
         # nn.Linear's initialisation of the whole first layer, U(-1/sqrt(fan in), +), split in two.
         bound = ((data_dim + cond_dim) * pac) ** -0.5
-        self.data_weight = nn.Parameter(torch.empty(hidden[0], pac * data_dim).uniform_(-bound, bound))
+        # Both kept as (inputs, hidden): their gradients are then products with a long output axis of
+        # hidden width, which run 3-4x faster on CPU than the (hidden, inputs) ones for a batch of 50-100 groups.
+        self.data_weight = nn.Parameter(torch.empty(pac * data_dim, hidden[0]).uniform_(-bound, bound))
         self.cond_weight = nn.Parameter(torch.empty(pac * cond_dim, hidden[0]).uniform_(-bound, bound))
         self.bias = nn.Parameter(torch.empty(hidden[0]).uniform_(-bound, bound))
         layers = [nn.LeakyReLU(0.2), Dropout(0.5)]
@@ -201,15 +208,8 @@ class Discriminator(nn.Module):
         return self.cond_weight.index_select(0, index).reshape(-1, self.pac, self.bias.shape[0]).sum(1)
 
     def first_layer(self, data: torch.Tensor, one_hot_part: torch.Tensor | None) -> torch.Tensor:
-        out = torch.addmm(self.bias, data.reshape(-1, self.pac * self.data_dim), self.data_weight.t())
+        out = torch.addmm(self.bias, data.reshape(-1, self.pac * self.data_dim), self.data_weight)
         return out if one_hot_part is None else out + one_hot_part
-
-    def input_gradient_norm(self, first_layer_grad: torch.Tensor) -> torch.Tensor:
-        """||d score / d input|| per group, one-hots included, from d score / d first layer output."""
-        squares = (first_layer_grad @ self.data_weight).square().sum(1)
-        if self.cond_dim:
-            squares = squares + (first_layer_grad @ self.cond_weight.t()).square().sum(1)
-        return squares.sqrt()
 
     def forward(self, data: torch.Tensor, one_hot_part: torch.Tensor | None = None) -> torch.Tensor:
         """One score per pac group of `data` rows (batch, data_dim)."""
@@ -224,10 +224,75 @@ def gradient_penalty(disc: Discriminator, real_first: torch.Tensor, fake_first: 
     t = torch.rand(real_first.shape[0], 1, generator=gen, device=real_first.device)
     # The gradient reaches the first layer's weights through `delta @ weight` only: delta depends on the
     # first layer's output only through leaky ReLU's slopes, which are flat. So that output is taken
-    # as a constant, and backward skips the path that would add zeros.
-    hidden = (t * real_first + (1 - t) * fake_first).detach().requires_grad_(True)
-    (delta,) = torch.autograd.grad(disc.seq(hidden).sum(), hidden, create_graph=True)
-    return weight * ((disc.input_gradient_norm(delta) - 1) ** 2).mean()
+    # as a constant.
+    hidden = (t * real_first + (1 - t) * fake_first).detach()
+    linears = [m for m in disc.seq if isinstance(m, nn.Linear)]
+    return _Penalty.apply(hidden, disc, weight, disc.data_weight, disc.cond_weight if disc.cond_dim else None,
+                          *(m.weight for m in linears))
+
+
+class _Penalty(torch.autograd.Function):
+    """The gradient penalty and its gradient for the critic's weights, written out. Through autograd it
+    takes a double backward (create_graph) over the critic: some 40 small ops recorded twice, which cost
+    more than the products. Here, for the critic's hidden layers z_l (z_1 = the first layer's output),
+    leaky ReLU slopes s_l and dropout masks m_l, and gate_l = s_l * m_l:
+        delta_L = w_out * gate_L,  delta_l = (delta_{l+1} @ W_{l+1}) * gate_l,  delta = delta_1 = dD/dz_1;
+        the input gradient is [delta @ W_data | delta @ W_cond^T], its norm per group n;
+        penalty = weight * mean((n - 1)^2).
+    The gates are flat in the weights (piecewise constant), so the backward is products and sums alone."""
+
+    @staticmethod
+    def forward(ctx, hidden, disc, weight, data_weight, cond_weight, *linear_weights):
+        gates, z = [], hidden
+        modules = list(disc.seq)
+        for i, module in enumerate(modules):
+            if isinstance(module, nn.LeakyReLU):
+                slope = module.negative_slope
+                gate = torch.full_like(z, slope).masked_fill_(z > 0, 1.0)  # leaky ReLU's slope, as its backward has it
+                mask = modules[i + 1].mask(z)  # the Dropout after it
+                a = torch.nn.functional.leaky_relu(z, slope)
+                if mask is not None:
+                    gate.mul_(mask)
+                    a = a.mul_(mask)
+                gates.append(gate)
+            elif isinstance(module, nn.Linear) and module is not modules[-1]:
+                z = torch.nn.functional.linear(a, module.weight, module.bias)
+        deltas = [linear_weights[-1] * gates[-1]]  # (groups, width) each, last layer first
+        for w, gate in zip(reversed(linear_weights[:-1]), reversed(gates[:-1]), strict=True):
+            deltas.append((deltas[-1] @ w).mul_(gate))
+        deltas.reverse()
+        q = deltas[0] @ data_weight.t()
+        squares = q.square().sum(1)
+        r = None
+        if cond_weight is not None:
+            r = deltas[0] @ cond_weight.t()
+            squares += r.square().sum(1)
+        norm = squares.sqrt()
+        ctx.save_for_backward(data_weight, cond_weight, *linear_weights)
+        ctx.parts = (gates, deltas, q, r, norm, weight)
+        return weight * (norm - 1).square().mean()
+
+    @staticmethod
+    def backward(ctx, grad):
+        data_weight, cond_weight, *linear_weights = ctx.saved_tensors
+        gates, deltas, q, r, norm, weight = ctx.parts
+        # d penalty / d input gradient = weight * 2 (n - 1) / groups * (input gradient / n), per group
+        scale = (grad * weight * 2 / norm.shape[0]) * (norm - 1) / norm
+        q = q * scale[:, None]
+        grad_data = q.t() @ deltas[0]
+        grad_delta = q @ data_weight
+        grad_cond = None
+        if cond_weight is not None:
+            r = r * scale[:, None]
+            grad_cond = r.t() @ deltas[0]
+            grad_delta.addmm_(r, cond_weight)
+        grad_linear = []
+        for w, gate, delta_next in zip(linear_weights[:-1], gates[:-1], deltas[1:], strict=True):
+            grad_u = grad_delta.mul_(gate)  # through delta_l = u_l * gate_l, u_l = delta_{l+1} @ W_{l+1}
+            grad_linear.append(delta_next.t() @ grad_u)
+            grad_delta = grad_u @ w.t()
+        grad_linear.append((grad_delta * gates[-1]).sum(0, keepdim=True))
+        return None, None, None, grad_data, grad_cond, *grad_linear
 
 
 class BlockLayout:

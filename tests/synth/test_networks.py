@@ -79,7 +79,7 @@ def test_critic_penalty_is_the_gradient_norm_over_the_whole_input():
     critic.zero_grad()
 
     # The same penalty by autograd through a dense first layer over the whole input, as CTGAN computes it.
-    weight = torch.cat([critic.data_weight, critic.cond_weight.t()], dim=1)
+    weight = torch.cat([critic.data_weight.t(), critic.cond_weight.t()], dim=1)
     t = torch.rand(10, 1, generator=torch.Generator().manual_seed(3))
     t = t[:, :, None].expand(10, pac, data_dim).reshape(20, -1)
     mixed = _dense_critic_input(t * real + (1 - t) * fake, cond, cond_dim, pac).requires_grad_(True)
@@ -146,3 +146,31 @@ def test_training_buckets_trade_padding_against_their_number():
     # Each block its own bucket when buckets are free; one bucket when they are dear.
     assert _padded_widths([2, 5, 9], bucket_cost=0) == {2: 2, 5: 5, 9: 9}
     assert _padded_widths([2, 5, 9], bucket_cost=100) == {2: 9, 5: 9, 9: 9}
+
+
+@pytest.mark.parametrize("hidden", [(16,), (16, 8), (16, 8, 4)])
+@pytest.mark.parametrize("cond_dim", [0, 4])
+def test_written_out_penalty_matches_autograds_double_backward_with_dropout(hidden, cond_dim):
+    torch.manual_seed(0)
+    critic = Discriminator(6, cond_dim, hidden, 2).double().train()
+    real_first, fake_first = torch.randn(10, hidden[0], dtype=torch.float64), torch.randn(10, hidden[0],
+                                                                                           dtype=torch.float64)
+    torch.manual_seed(1)  # the dropout masks: both sides draw the same ones in the same order
+    penalty = gradient_penalty(critic, real_first, fake_first, torch.Generator().manual_seed(3))
+    penalty.backward()
+    ours = [_grad(p) for p in critic.parameters()]
+    critic.zero_grad()
+
+    torch.manual_seed(1)
+    t = torch.rand(10, 1, generator=torch.Generator().manual_seed(3))  # float32, as gradient_penalty draws it
+    mixed = (t * real_first + (1 - t) * fake_first).requires_grad_(True)
+    (delta,) = torch.autograd.grad(critic.seq(mixed).sum(), mixed, create_graph=True)
+    squares = (delta @ critic.data_weight.t()).square().sum(1)
+    if cond_dim:
+        squares = squares + (delta @ critic.cond_weight.t()).square().sum(1)
+    expected = 10 * ((squares.sqrt() - 1) ** 2).mean()
+    assert torch.allclose(penalty, expected)
+    expected.backward()
+    for a, b in zip(ours, (_grad(p) for p in critic.parameters()), strict=True):
+        assert torch.allclose(a, b)
+    assert any(g.abs().sum() > 0 for g in ours)

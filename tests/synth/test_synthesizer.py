@@ -139,9 +139,9 @@ def test_checkpoint_of_an_older_critic_layout_is_refused(tmp_path, adult_small):
     model.save_checkpoint(tmp_path / "ckpt")
     spec_file = tmp_path / "ckpt" / "checkpoint.json"
     spec = json.loads(spec_file.read_text())
-    assert spec["format_version"] == 2
-    spec_file.write_text(json.dumps({**spec, "format_version": 1}))  # one critic weight, before the split
-    with pytest.raises(SynthError, match="format version 1; this synthd reads version 2"):
+    assert spec["format_version"] == 3
+    spec_file.write_text(json.dumps({**spec, "format_version": 2}))  # the data weight (hidden, inputs)
+    with pytest.raises(SynthError, match="format version 2; this synthd reads version 3"):
         Synthesizer.from_checkpoint(tmp_path / "ckpt", device="cpu")
 
 
