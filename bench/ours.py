@@ -50,7 +50,7 @@ def main() -> None:
     if args.mode == "speed":
         model, applied = make_model(Synthesizer, epochs=common.SPEED_EPOCHS, seed=args.seed)
         ends = []
-        model.fit(train, on_epoch=lambda info: ends.append(info.elapsed) and None)
+        model.fit(train, on_epoch=lambda info: ends.append(info.elapsed))
         result["speed"] = {**common.epoch_speed(len(train), ends), "hyper": applied}
         common.emit(args, result)
         return

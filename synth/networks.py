@@ -9,6 +9,8 @@ backward written out (_Activation).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 
@@ -243,20 +245,19 @@ class _Penalty(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, hidden, disc, weight, data_weight, cond_weight, *linear_weights):
+        # A hidden layer's output is dropout(leaky_relu(z)) = z * gate, so the forward needs no more than
+        # the gates. The score layer does not enter delta.
+        *layers, _ = disc.seq
         gates, z = [], hidden
-        modules = list(disc.seq)
-        for i, module in enumerate(modules):
-            if isinstance(module, nn.LeakyReLU):
-                slope = module.negative_slope
-                gate = torch.full_like(z, slope).masked_fill_(z > 0, 1.0)  # leaky ReLU's slope, as its backward has it
-                mask = modules[i + 1].mask(z)  # the Dropout after it
-                a = torch.nn.functional.leaky_relu(z, slope)
+        for module in layers:
+            if isinstance(module, nn.LeakyReLU):  # its slope, as its backward takes it
+                gates.append(torch.full_like(z, module.negative_slope).masked_fill_(z > 0, 1.0))
+            elif isinstance(module, Dropout):
+                mask = module.mask(z)
                 if mask is not None:
-                    gate.mul_(mask)
-                    a = a.mul_(mask)
-                gates.append(gate)
-            elif isinstance(module, nn.Linear) and module is not modules[-1]:
-                z = torch.nn.functional.linear(a, module.weight, module.bias)
+                    gates[-1].mul_(mask)
+            else:
+                z = torch.nn.functional.linear(z * gates[-1], module.weight, module.bias)
         deltas = [linear_weights[-1] * gates[-1]]  # (groups, width) each, last layer first
         for w, gate in zip(reversed(linear_weights[:-1]), reversed(gates[:-1]), strict=True):
             deltas.append((deltas[-1] @ w).mul_(gate))
@@ -314,12 +315,14 @@ class BlockLayout:
         # Training pads blocks into few buckets (few ops per small batch, see _padded_widths); sampling
         # buckets by exact width (no padding: more ops, each on a large batch).
         padded = _padded_widths(widths)
-        self.groups, self.unpad, _ = self._bucket_by(widths, starts, padded.__getitem__)
+        groups, self.unpad, _ = self._bucket_by(widths, starts, padded.__getitem__)
         self.draw_groups, _, self.draw_order = self._bucket_by(widths, starts, lambda w: w)
-        # All training buckets stacked: one gather and one mask for every bucket's rows (see _Activation).
-        self._bucket_gather = torch.cat([g[0] for g in self.groups]) if self.groups else self._steps[:0]
-        self._pad_rows = torch.cat([g[1].reshape(-1, 1) for g in self.groups]) if self.groups else \
+        # All training buckets stacked as (rows, batch): one gather and one padding mask for all of them
+        # (see _Activation), and each bucket's (width, blocks) to view its rows.
+        self._bucket_gather = torch.cat([g[0] for g in groups]) if groups else self._steps[:0]
+        self._pad_rows = torch.cat([g[1].reshape(-1, 1) for g in groups]) if groups else \
             torch.zeros(0, 1, dtype=torch.bool, device=device)
+        self._bucket_shapes = [(width, len(blocks)) for _, _, width, blocks in groups]
         full, pad = [], []
         for b, w in enumerate(widths):
             full += [starts[b] + i if i < w else 0 for i in range(self.max_width)]
@@ -353,11 +356,12 @@ class BlockLayout:
         block_order = torch.tensor([order.index(b) for b in range(len(widths))], dtype=torch.long, device=device)
         return groups, unpad, block_order
 
-    def _bucket(self, flipped: torch.Tensor, group) -> torch.Tensor:
-        """(width, blocks, batch) logits of one bucket from the transposed output, -inf in the padding."""
-        gather, pad, width, blocks = group
-        x = flipped.index_select(0, gather).reshape(width, len(blocks), flipped.shape[1])
-        return x.masked_fill(pad, float("-inf"))
+    def bucket_views(self, stacked: torch.Tensor) -> Iterator[torch.Tensor]:
+        """Each training bucket's rows of a stacked (rows, batch) tensor, as a (width, blocks, batch) view."""
+        start = 0
+        for width, blocks in self._bucket_shapes:
+            yield stacked[start:start + width * blocks].view(width, blocks, -1)
+            start += width * blocks
 
     def blocks(self, raw: torch.Tensor) -> torch.Tensor:
         """(batch, blocks, max width) logits with -inf in the padding (for the rare whole-table views)."""
@@ -437,12 +441,9 @@ class _Activation(torch.autograd.Function):
         flipped = raw.t()
         x = flipped.index_select(0, layout._bucket_gather)
         x.masked_fill_(layout._pad_rows, float("-inf")).add_(gumbel).mul_(1 / tau)
-        start = 0
-        for _, _, width, blocks in layout.groups:
-            v = x[start:start + width * len(blocks)].view(width, len(blocks), -1)
+        for v in layout.bucket_views(x):
             v.sub_(v.amax(0)).exp_()
             v.div_(v.sum(0))
-            start += width * len(blocks)
         scalars = flipped[: layout.n_scalars].tanh()
         ctx.layout, ctx.tau = layout, tau
         ctx.save_for_backward(scalars, x)
@@ -455,12 +456,8 @@ class _Activation(torch.autograd.Function):
         flipped = grad.t()
         # d softmax: s * (g - sum(g * s)), per block; padding has s = 0 and so no gradient.
         g = flipped.index_select(0, layout._bucket_gather).mul_(soft)
-        start = 0
-        for _, _, width, blocks in layout.groups:
-            rows = slice(start, start + width * len(blocks))
-            v = g[rows].view(width, len(blocks), -1)
-            v.addcmul_(soft[rows].view_as(v), v.sum(0), value=-1)
-            start += width * len(blocks)
+        for v, s in zip(layout.bucket_views(g), layout.bucket_views(soft), strict=True):
+            v.addcmul_(s, v.sum(0), value=-1)
         g.mul_(1 / tau)
         g_scalars = flipped[: layout.n_scalars] * (1 - scalars.square())
         return torch.cat([g_scalars, g]).index_select(0, layout.unpad).t(), None, None, None
