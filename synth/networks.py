@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -99,9 +100,12 @@ class FrozenGenerator:
     """A trained generator prepared for sampling: batch norm folded into its linear layer, each
     concatenation [h; x] replaced by split weights (W [h; x] = W_h h + W_x x), the conditional one-hot's
     columns looked up, all in `dtype`. The same function as `Generator.eval()`, without the copies that
-    the concatenations make or the products with mostly zeros."""
+    the concatenations make or the products with mostly zeros. Its output columns come in the order
+    `rows` gives (BlockLayout.draw_rows: each draw bucket's logits contiguous, so drawing needs no gather),
+    with `offset` added to them (the decode-time bias, added for free where the last layer starts)."""
 
-    def __init__(self, generator: Generator, dtype: torch.dtype):
+    def __init__(self, generator: Generator, dtype: torch.dtype, rows: torch.Tensor | None = None,
+                 offset: torch.Tensor | None = None):
         self.dtype = dtype
         *residuals, last = generator.seq
         cond_dim = generator.cond_dim
@@ -115,8 +119,18 @@ class FrozenGenerator:
                 bias = (block.fc.bias - bn.running_mean) * scale + bn.bias
                 self.layers.append(self._split(weight, bias, sizes))
                 sizes = [block.fc.out_features] + sizes
+            weight, bias = last.weight, last.bias
+            if rows is not None:
+                weight, bias = weight.index_select(0, rows), bias.index_select(0, rows)
+            # The offset joins the bias where that keeps its digits: in a float32 network; a bfloat16 one
+            # rounds a logit of 10 to 1/16, so there it is added to the float32 output instead.
+            self.offset = None
+            if offset is not None and dtype == torch.float32:
+                bias = bias + offset
+            elif offset is not None:
+                self.offset = offset.float()[:, None]
             # The last layer is kept as (out, in): it writes its output transposed, see __call__.
-            weights, start = self._split(last.weight, last.bias, sizes)
+            weights, start = self._split(weight, bias, sizes)
             self.head = [w.t().contiguous() for w in weights], start if cond_dim else start[None, :]
 
     def _split(self, weight: torch.Tensor, bias: torch.Tensor, sizes: list[int]):
@@ -138,7 +152,8 @@ class FrozenGenerator:
         out = torch.addmm(self._start(start, cond).t(), weights[0], parts[0].t())
         for part, weight in zip(parts[1:], weights[1:], strict=True):
             out.addmm_(weight, part.t())
-        return out.float().t()
+        out = out.float() if self.offset is None else torch.add(self.offset, out)  # one pass, in float32
+        return out.t()
 
     @staticmethod
     def _start(start: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
@@ -315,8 +330,13 @@ class BlockLayout:
         # Training pads blocks into few buckets (few ops per small batch, see _padded_widths); sampling
         # buckets by exact width (no padding: more ops, each on a large batch).
         padded = _padded_widths(widths)
-        groups, self.unpad, _ = self._bucket_by(widths, starts, padded.__getitem__)
-        self.draw_groups, _, self.draw_order = self._bucket_by(widths, starts, lambda w: w)
+        groups, self.unpad = self._bucket_by(widths, starts, padded.__getitem__)
+        # Sampling draws each bucket of equal-width blocks whole: the generator writes its columns in
+        # `draw_rows` order (the scalars, then each bucket width-major), so a bucket is a contiguous view.
+        draws, _ = self._bucket_by(widths, starts, lambda w: w)
+        self.draw_rows = torch.cat([torch.arange(n_scalars, device=device)] + [g[0] for g in draws])
+        self.undraw_rows = torch.argsort(self.draw_rows)
+        self._draw_buckets = [(width, blocks) for _, _, width, blocks in draws]
         # All training buckets stacked as (rows, batch): one gather and one padding mask for all of them
         # (see _Activation), and each bucket's (width, blocks) to view its rows.
         self._bucket_gather = torch.cat([g[0] for g in groups]) if groups else self._steps[:0]
@@ -332,13 +352,12 @@ class BlockLayout:
 
     def _bucket_by(self, widths: list[int], starts: list[int], bucket_width):
         """Buckets of blocks, each (gather index in width-major order, (width, blocks) pad mask, width,
-        blocks); the index that puts the buckets' rows back in layout order after the scalars; the one
-        that puts their codes back in block order."""
+        blocks); and the index that puts the buckets' rows back in layout order after the scalars."""
         device = self.widths.device
         buckets: dict[int, list[int]] = {}
         for b, w in enumerate(widths):
             buckets.setdefault(bucket_width(w), []).append(b)
-        groups, position, order, base = [], {}, [], self.n_scalars
+        groups, position, base = [], {}, self.n_scalars
         for width, blocks in sorted(buckets.items()):
             flat, pad = [], []
             for i in range(width):
@@ -349,12 +368,10 @@ class BlockLayout:
                         position[starts[b] + i] = base + i * len(blocks) + k
             groups.append((torch.tensor(flat, dtype=torch.long, device=device),
                            torch.tensor(pad, device=device).reshape(width, len(blocks), 1), width, blocks))
-            order += blocks
             base += len(blocks) * width
         unpad = torch.tensor(list(range(self.n_scalars)) + [position[p] for p in sorted(position)],
                              dtype=torch.long, device=device)
-        block_order = torch.tensor([order.index(b) for b in range(len(widths))], dtype=torch.long, device=device)
-        return groups, unpad, block_order
+        return groups, unpad
 
     def bucket_views(self, stacked: torch.Tensor) -> Iterator[torch.Tensor]:
         """Each training bucket's rows of a stacked (rows, batch) tensor, as a (width, blocks, batch) view."""
@@ -380,24 +397,30 @@ class BlockLayout:
         gumbel = u.clamp_(1e-10, 1 - 1e-7).log_().neg_().log_().neg_()
         return _Activation.apply(raw, gumbel, self, tau)
 
-    def draw_bias(self, bias: torch.Tensor) -> list[torch.Tensor]:
-        """`bias` (blocks, max width) as `draw` takes it: one (width, blocks, 1) tensor per draw bucket."""
-        return [bias[blocks, :width].t().unsqueeze(2).contiguous() for _, _, width, blocks in self.draw_groups]
+    def draw_offset(self, bias: torch.Tensor) -> torch.Tensor:
+        """`bias` (blocks, max width), padding ignored, as an offset for the generator's columns in
+        `draw_rows` order (0 for the scalars): see FrozenGenerator."""
+        flat = torch.zeros(self.width, device=bias.device)
+        flat[self.n_scalars:] = bias[~self.pad]  # row-major over (blocks, width): layout order
+        return flat.index_select(0, self.draw_rows)
 
-    def draw(self, raw: torch.Tensor, gen: torch.Generator, bias: list[torch.Tensor] | None = None) -> torch.Tensor:
-        """(batch, blocks) codes, one category per block drawn from softmax(logits + bias) by inverse CDF
-        (one uniform per block). `bias` comes from `draw_bias`."""
-        flipped = raw.t().contiguous()  # free when raw is already a transposed view (FrozenGenerator)
-        codes = []
-        for i, (gather, _, width, blocks) in enumerate(self.draw_groups):
-            # Every block of a draw bucket has the bucket's width: no padding to mask.
-            x = flipped.index_select(0, gather).reshape(width, len(blocks), flipped.shape[1])
-            if bias is not None:
-                x += bias[i]
-            cdf = (x - x.amax(0)).exp_().cumsum_(0)
-            u = torch.rand(len(blocks), raw.shape[0], generator=gen, device=raw.device) * cdf[-1]
-            codes.append((cdf < u).sum(0, dtype=torch.long).clamp_(max=width - 1).t())
-        return torch.cat(codes, dim=1).index_select(1, self.draw_order)
+    def draw(self, raw: torch.Tensor, gen: torch.Generator) -> np.ndarray:
+        """(batch, blocks) int32 codes, one category per block drawn from the softmax of its logits by
+        inverse CDF (one uniform per block). `raw` has its columns in `draw_rows` order (FrozenGenerator),
+        best as the transposed view the generator returns; its logits are overwritten."""
+        flipped = raw.t() if raw.t().is_contiguous() else raw.t().contiguous()
+        batch = raw.shape[0]
+        codes = np.empty((self.n_blocks, batch), dtype=np.int32)
+        start = self.n_scalars
+        with torch.inference_mode():  # in place on the generator's output, an inference tensor
+            for width, blocks in self._draw_buckets:
+                # Every block of a draw bucket has the bucket's width: no padding to mask.
+                x = flipped[start:start + width * len(blocks)].view(width, len(blocks), batch)
+                start += width * len(blocks)
+                cdf = x.sub_(x.amax(0)).exp_().cumsum_(0)
+                threshold = torch.rand(len(blocks), batch, generator=gen, device=raw.device).mul_(cdf[-1])
+                codes[blocks] = _count_below(cdf, threshold)
+        return codes.T
 
     def expand(self, scalars: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """Compact rows (scalars, per-block codes) to the generator's layout, one-hot blocks."""
@@ -406,6 +429,16 @@ class BlockLayout:
         out[:, : self.n_scalars] = scalars
         out.scatter_(1, codes.long() + self.offsets, 1.0)
         return out
+
+
+def _count_below(cdf: torch.Tensor, threshold: torch.Tensor) -> np.ndarray:
+    """How many of each column's cumulative weights (width, blocks, batch) lie below its threshold
+    (blocks, batch): the drawn category. On the CPU in numpy, whose compare and byte sum take a sixth
+    of the time of torch's (which makes a bool tensor slowly and widens it to int64 to sum it)."""
+    if cdf.device.type != "cpu":
+        return (cdf < threshold).sum(0).cpu().numpy()
+    below = np.less(cdf.numpy(), threshold.numpy())
+    return below.view(np.uint8).sum(0, dtype=np.uint8 if len(below) < 256 else np.int32)
 
 
 def _padded_widths(widths: list[int], bucket_cost: float = BUCKET_COST) -> dict[int, int]:

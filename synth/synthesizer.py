@@ -127,7 +127,7 @@ class Synthesizer:
         self._opt_g = self._opt_d = None
         self._gen: torch.Generator | None = None
         self._frozen: FrozenGenerator | None = None  # built from the trained generator on first sampling
-        self._sampling: tuple | None = None  # (layout, sampler, bias) for sampling, built once per trained model
+        self._sampling: tuple | None = None  # (layout, sampler) for sampling, built once per trained model
         self._resume_state: dict | None = None
 
     # ---- fitting ---------------------------------------------------------------------------------
@@ -171,7 +171,7 @@ class Synthesizer:
             for _ in range(steps):
                 sums += self._step(data)
             self.epochs_done += 1
-            self._frozen = self._sampling = None  # the weights moved: what sampling built from them is stale
+            self._frozen = None  # the weights moved: the sampling network built from them is stale
             means = (sums / steps).tolist()
             losses = {"generator": means[0], "discriminator": means[1], "conditional": means[2]}
             self.history.append({"epoch": self.epochs_done, **losses})
@@ -216,13 +216,16 @@ class Synthesizer:
         """The generator's forward pass as sampling runs it: eval-mode statistics folded in, no
         gradients, and in bfloat16 where the CPU computes it natively (about three times the float32
         matrix rate here; the outputs go through tanh, softmax and the calibration maps, which absorb
-        the lost digits). `cond`: the conditional one-hot of each row as its column index."""
+        the lost digits). `cond`: the conditional one-hot of each row as its column index. The output's
+        columns are in the layout's draw order, the calibrated biases added (see FrozenGenerator)."""
         with torch.inference_mode():
             return self._frozen_generator()(noise, cond)
 
     def _frozen_generator(self) -> FrozenGenerator:
         if self._frozen is None:
-            self._frozen = FrozenGenerator(self._generator, torch.bfloat16 if self.sample_bf16 else torch.float32)
+            layout = self._layout()
+            self._frozen = FrozenGenerator(self._generator, torch.bfloat16 if self.sample_bf16 else torch.float32,
+                                           layout.draw_rows, self._draw_offset(layout))
         return self._frozen
 
     def _generator_input(self, sampler: ConditionalSampler, j: torch.Tensor | None, c: torch.Tensor | None,
@@ -298,14 +301,15 @@ class Synthesizer:
         for enc in t.continuous:
             enc.calibration = None
         self.biases = None
+        self._frozen = None  # the sampling network holds the biases
         layout = self._layout()
         gen = torch.Generator(self.device).manual_seed(self.config.seed + 1)
         sampler = self._sampling_sampler()
         rows = CALIBRATION_ROWS
         with torch.inference_mode():
             j, c = sampler.sample_condition(rows, gen, true_frequency=True) or (None, None)
-            raw = self.generate(*self._generator_input(sampler, j, c, rows, gen))
-            logits = layout.blocks(raw)
+            noise, cond = self._generator_input(sampler, j, c, rows, gen)
+            logits = layout.blocks(self.generate(noise, cond).index_select(1, layout.undraw_rows))
             probs_target = self._real_frequencies(codes, layout)
             bias = torch.zeros(layout.n_blocks, layout.max_width, device=self.device)
             for _ in range(4):  # fixed point: shift each block's logits until its mean matches reality
@@ -313,10 +317,10 @@ class Synthesizer:
                 bias = bias + torch.log(probs_target.clamp_min(1e-8)) - torch.log(mean.clamp_min(1e-8))
                 bias = bias.masked_fill(layout.pad, 0.0).clamp(-20, 20)
             self.biases = [bias[b, :w].tolist() for b, w in enumerate(t.block_widths())]
-            self._sampling = None  # it holds the biases
-            # The modes drawn as sampling will draw them (with the biases), so that the quantile maps
-            # below start from the values sampling will produce.
-            scalars, block_codes = self._decode_raw(raw, layout, gen, layout.draw_bias(bias))
+            self._frozen = None
+            # The same rows again with the biases, their modes drawn as sampling will draw them, so that
+            # the quantile maps below start from the values sampling will produce.
+            scalars, block_codes = self._decode_raw(self.generate(noise, cond), layout, gen)
         for b, (kind, i) in enumerate(t.blocks):
             if kind != "continuous":
                 continue
@@ -392,7 +396,7 @@ class Synthesizer:
         The network runs on at most GEN_BATCH rows at a time; the DataFrame is built once."""
         gen = torch.Generator(self.device).manual_seed(int(np.random.SeedSequence(key).generate_state(1)[0]))
         rng = np.random.default_rng(key)
-        layout, sampler, bias = self._sampling_parts()
+        layout, sampler = self._sampling_parts()
         steer = self._steering(plan)
         parts = []
         for start in range(0, batch, GEN_BATCH):
@@ -405,14 +409,17 @@ class Synthesizer:
                 else:
                     j, c = sampler.sample_condition(rows, gen, true_frequency=True) or (None, None)
                 raw = self.generate(*self._generator_input(sampler, j, c, rows, gen))
-                parts.append(self._decode_raw(raw, layout, gen, bias))
-        scalars, codes = (np.concatenate(p) for p in zip(*parts, strict=True))
-        keep = np.ones(batch, dtype=bool)
-        for block, accepted in plan.discrete:
-            if forcing:
-                codes[:, block] = self._draw_codes(block, accepted, batch, rng)
-            keep &= np.isin(codes[:, block], accepted)
-        frame = self._frame(scalars[keep], codes[keep], rng)
+                parts.append(self._decode_raw(raw, layout, gen))
+        # Column-major, as decoding reads them (a column at a time) and as the network wrote them.
+        scalars, codes = (np.concatenate([a.T for a in p], axis=1).T for p in zip(*parts, strict=True))
+        if plan.discrete:
+            keep = np.ones(batch, dtype=bool)
+            for block, accepted in plan.discrete:
+                if forcing:
+                    codes[:, block] = self._draw_codes(block, accepted, batch, rng)
+                keep &= np.isin(codes[:, block], accepted)
+            scalars, codes = scalars[keep], codes[keep]
+        frame = self._frame(scalars, codes, rng)
         for name, value in plan.forced.items():
             frame[name] = category_column(self.schema[name], Coded(np.zeros(len(frame), np.int64), [value]))
         if plan.ranges or plan.equals:
@@ -438,11 +445,10 @@ class Synthesizer:
                                  f"({produced} of {generated} rows met them); relax them")
         return True  # categorical conditions that the generator rarely meets are set directly
 
-    def _sampling_parts(self) -> tuple[BlockLayout, ConditionalSampler, list[torch.Tensor]]:
+    def _sampling_parts(self) -> tuple[BlockLayout, ConditionalSampler]:
         """What every sample call needs and no sample call changes; built on the first one."""
         if self._sampling is None:
-            layout = self._layout()
-            self._sampling = (layout, self._sampling_sampler(), self._draw_bias(layout))
+            self._sampling = (self._layout(), self._sampling_sampler())
         return self._sampling
 
     def _sampling_sampler(self) -> ConditionalSampler:
@@ -472,18 +478,21 @@ class Synthesizer:
         p = self._frequencies(block)[accepted]
         return np.asarray(accepted)[rng.choice(len(accepted), n, p=p / p.sum())].astype(np.int32)
 
-    def _draw_bias(self, layout: BlockLayout) -> list[torch.Tensor]:
+    def _draw_offset(self, layout: BlockLayout) -> torch.Tensor | None:
+        """The calibrated biases (None before calibration) as FrozenGenerator's output offset."""
+        if not self.biases:
+            return None
         bias = torch.zeros(layout.n_blocks, layout.max_width, device=self.device)
-        for b, values in enumerate(self.biases or []):
+        for b, values in enumerate(self.biases):
             bias[b, : len(values)] = torch.tensor(values, device=self.device)
-        return layout.draw_bias(bias)
+        return layout.draw_offset(bias)
 
-    def _decode_raw(self, raw: torch.Tensor, layout: BlockLayout, gen: torch.Generator,
-                    bias: list[torch.Tensor] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Raw generator output to (scalars, codes): tanh, and one category drawn per block."""
-        codes = layout.draw(raw, gen, bias)
-        scalars = torch.tanh(raw[:, : layout.n_scalars])
-        return scalars.cpu().numpy(), codes.to(torch.int32).cpu().numpy()
+    def _decode_raw(self, raw: torch.Tensor, layout: BlockLayout,
+                    gen: torch.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """`generate`'s output to (scalars, codes): tanh, and one category drawn per block (which
+        overwrites the logits)."""
+        scalars = torch.tanh(raw[:, : layout.n_scalars]).cpu().numpy()
+        return scalars, layout.draw(raw, gen)
 
     def _frame(self, scalars: np.ndarray, codes: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
         """Decoded rows with every column but the IDs, which depend on the row's final position."""

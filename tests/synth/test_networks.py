@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -18,6 +19,12 @@ def test_frozen_generator_computes_the_eval_mode_generator(cond_dim):
         expected = generator(x)
     assert torch.allclose(FrozenGenerator(generator, torch.float32)(noise, cond), expected, atol=1e-5)
     assert torch.allclose(FrozenGenerator(generator, torch.bfloat16)(noise, cond), expected, atol=0.1, rtol=0.05)
+    # Columns reordered and offset, as sampling asks for them (BlockLayout.draw_rows, the biases)
+    rows, offset = torch.randperm(12), torch.randn(12) * 5
+    moved = expected.index_select(1, rows) + offset
+    assert torch.allclose(FrozenGenerator(generator, torch.float32, rows, offset)(noise, cond), moved, atol=1e-5)
+    assert torch.allclose(FrozenGenerator(generator, torch.bfloat16, rows, offset)(noise, cond), moved,
+                          atol=0.1, rtol=0.05)
 
 
 def test_draw_follows_each_blocks_softmax_with_its_bias():
@@ -27,16 +34,34 @@ def test_draw_follows_each_blocks_softmax_with_its_bias():
     bias = torch.zeros(4, 5)
     bias[0, :3] = torch.tensor([1.0, -1.0, 0.0])
     bias[3, :5] = torch.tensor([0.0, 0.0, -2.0, 1.0, 0.0])
+    bias[1, 4] = 100.0  # padding: ignored
     raw = torch.cat([torch.zeros(1)] + logits).repeat(60_000, 1)
-    codes = layout.draw(raw, torch.Generator().manual_seed(0), layout.draw_bias(bias))
+    assert sorted(layout.draw_rows.tolist()) == list(range(layout.width))
+    assert torch.equal(layout.draw_rows[layout.undraw_rows], torch.arange(layout.width))
+    in_draw_order = (raw.index_select(1, layout.draw_rows) + layout.draw_offset(bias)).t().contiguous().t()
+    codes = layout.draw(in_draw_order, torch.Generator().manual_seed(0))
+    assert codes.shape == (60_000, 4) and codes.dtype == np.int32
     for b, w in enumerate(widths):
-        share = torch.bincount(codes[:, b], minlength=w).float() / len(codes)
+        share = torch.tensor(np.bincount(codes[:, b], minlength=w)).float() / len(codes)
         assert torch.allclose(share, torch.softmax(logits[b] + bias[b, :w], 0), atol=0.01), b
     one_hot = layout.activate(raw[:3], torch.Generator().manual_seed(0))
     start = 1
     for w in widths:  # every block a distribution over its own columns
         assert torch.allclose(one_hot[:, start:start + w].sum(1), torch.ones(3), atol=1e-5)
         start += w
+
+
+def test_draw_is_safe_for_large_logits_and_wide_blocks():
+    """The max is taken out before exp (no overflow at a logit of 1000), and a block wider than 255
+    columns counts past a byte."""
+    layout = BlockLayout(0, [2, 300], torch.device("cpu"))
+    raw = torch.zeros(1000, 302)
+    raw[:, 0], raw[:, 1] = 1000.0, 999.0
+    raw[:, 2 + 280] = 1000.0  # block 1: column 280 of 300 takes almost all the weight
+    codes = layout.draw(raw.index_select(1, layout.draw_rows), torch.Generator().manual_seed(0))
+    share = np.bincount(codes[:, 0], minlength=2) / 1000
+    assert abs(share[0] - 1 / (1 + np.exp(-1))) < 0.05
+    assert (codes[:, 1] == 280).all()
 
 
 @pytest.mark.parametrize("cond_dim", [0, 5])
