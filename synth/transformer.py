@@ -16,12 +16,14 @@ The generator's output vector is laid out as [scalars | block 0 | block 1 | ...]
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from synth.gmm import Mixture, fit_mixture
+from synth.interp import Interpolator
 from synth.schema import ColumnSpec, Schema, to_seconds
 
 QUANTILES = 257  # points of each continuous column's real quantile function kept for calibration
@@ -47,6 +49,21 @@ class ContinuousEncoder:
     @property
     def mixture(self) -> Mixture:
         return Mixture(np.array(self.weights), np.array(self.means), np.array(self.stds))
+
+    def output_map(self) -> Callable[[np.ndarray], np.ndarray]:
+        """A standardised value to the column's value: the calibration map (monotone, from the
+        generator's marginal onto the real one, so rank order is kept), then the column's scale.
+        Built on first use after each calibration (kept outside the dataclass's fields)."""
+        built = self.__dict__.get("_output_map")
+        if built is None or built[0] is not self.calibration:
+            if self.calibration is None:
+                def scaled(z, std=self.std, mean=self.mean):
+                    return z * std + mean
+                built = None, scaled
+            else:
+                built = self.calibration, Interpolator(self.calibration, self.quantiles, self.std, self.mean)
+            self.__dict__["_output_map"] = built
+        return built[1]
 
 
 @dataclass
@@ -326,14 +343,10 @@ def encode_continuous(enc: ContinuousEncoder, x: np.ndarray, rng) -> tuple[np.nd
 
 def decode_continuous(enc: ContinuousEncoder, alpha: np.ndarray, mode: np.ndarray) -> np.ndarray:
     k = len(enc.weights)
-    null = mode >= k
-    m = np.minimum(mode, k - 1)
-    z = np.clip(alpha, -1, 1) * 4 * np.asarray(enc.stds)[m] + np.asarray(enc.means)[m]
-    if enc.calibration is not None:
-        # Monotone map from the generator's marginal onto the real one (rank order is kept).
-        z = np.interp(z, enc.calibration, enc.quantiles)
-    x = z * enc.std + enc.mean
-    x[null] = np.nan
+    m = np.minimum(mode, k - 1) if enc.nullable else mode
+    x = enc.output_map()(np.clip(alpha, -1, 1) * (4 * np.asarray(enc.stds))[m] + np.asarray(enc.means)[m])
+    if enc.nullable:
+        x[mode >= k] = np.nan
     return x
 
 
