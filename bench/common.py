@@ -133,7 +133,7 @@ def rate(rows: int, seconds: float) -> float | None:
     return rows / seconds if seconds > 0 else None
 
 
-SAMPLE_REPEATS = 3  # timed sampling runs per side; the fastest counts (neighbours only ever slow a run down)
+SAMPLE_REPEATS = 5  # timed sampling runs per side; the fastest counts (neighbours only ever slow a run down)
 SPEED_ROUNDS = 3  # training-speed runs per side, the sides alternating, so a drift in load hits both alike
 SPEED_EPOCHS = 4  # epochs per training-speed run; the first (warm-up) is not counted
 

@@ -335,7 +335,7 @@ def render(record: dict) -> str:
         f"pac {common.HYPER['pac']}, generator and discriminator 256-256, embedding "
         f"{common.HYPER['embedding_dim']}, Adam 2e-4 (betas 0.5, 0.9, decay 1e-6), seed {s['seed']}, "
         f"torch threads {s['threads'] or m.get('cores')}; sampling {s['sample_rows']:,} rows, fastest of "
-        f"{common.SAMPLE_REPEATS} runs on each side"
+        f"{common.SAMPLE_REPEATS} runs on each side (ours alternating with its bare forward pass)"
         + (f"; tables cut to {s['max_rows']:,} rows" if s.get("max_rows") else ""),
         "",
     ]
@@ -466,6 +466,9 @@ def details(record: dict) -> list[str]:
             bits.append(f"ours: bare generator {_n(bare['rows_per_s'])} rows/s in batches of {bare['batch']:,}"
                         + (f" (one stream on every thread {_n(bare['one_stream_rows_per_s'])}, "
                            f"{bare['workers']} workers {_n(bare['workers_rows_per_s'])})" if "workers" in bare else ""))
+        rounds = _get(o, "sample", "fraction_by_round")
+        if rounds:
+            bits.append("sampling / bare forward round by round " + ", ".join(f"{f:.0%}" for f in rounds))
         if bits:
             out.append(f"- {name}: " + "; ".join(bits) + ".")
     return out

@@ -108,10 +108,7 @@ def main() -> None:
 
     # 3. sampling throughput after a warm-up, and the bare generator forward pass for the same rows
     model.sample(min(5_000, args.sample_rows), seed=args.seed + 1)
-    result["sample"] = common.best_sampling(lambda n: model.sample(n, seed=args.seed + 2), args.sample_rows)
-    bare = bare_forward(model, args.sample_rows, torch, batch=engine.GEN_BATCH, workers=engine.SAMPLE_WORKERS)
-    result["sample"]["bare_forward"] = bare
-    result["sample"]["fraction_of_bare"] = result["sample"]["rows_per_s"] / bare["rows_per_s"]
+    result["sample"] = sampling_and_bare_forward(model, args.sample_rows, torch, seed=args.seed + 2)
 
     # 4. synthetic rows for the quality score
     write_synthetic(model, len(train), args)
@@ -125,16 +122,20 @@ def make_model(cls, epochs: int, seed: int):
     return cls(**hyper), hyper
 
 
-def bare_forward(model, rows: int, torch, batch: int, workers: int) -> dict:
-    """Rows/s of the generator network alone: `Synthesizer.generate` (eval, no gradients, its precision, the
-    conditional one-hot given as each row's column) on an input made once, in the batch size that sampling
-    uses (synth.synthesizer.GEN_BATCH), run two ways: one stream on all of torch's threads, and `workers`
-    streams sharing them as sampling runs (synth.parallel). The faster, best of common.SAMPLE_REPEATS, is
-    the ceiling for sampling, which adds noise, conditional vectors, activation and decoding."""
+def sampling_and_bare_forward(model, rows: int, torch, seed: int) -> dict:
+    """Rows/s of `sample(rows)`, and of the generator network alone for as many rows: `Synthesizer.generate`
+    (eval, no gradients, its precision, the conditional one-hot given as each row's column) on an input made
+    once, in the batch size that sampling uses (synth.synthesizer.GEN_BATCH), run two ways: one stream on all
+    of torch's threads, and SAMPLE_WORKERS streams sharing them as sampling runs (synth.parallel). The three
+    alternate, common.SAMPLE_REPEATS rounds, so that a change in the machine's load lands on all of them; the
+    fastest run of each counts, and the faster bare way is the ceiling for sampling, which adds noise,
+    conditional vectors, the category draws and decoding."""
+    import synth.synthesizer as engine
     from synth.parallel import run_in_order
 
     gen = model._generator
     device = next(gen.parameters()).device
+    batch, workers = engine.GEN_BATCH, engine.SAMPLE_WORKERS
     noise = torch.randn(batch, model.config.embedding_dim, device=device)
     cond = torch.randint(gen.cond_dim, (batch,), device=device) if gen.cond_dim else None
     steps = -(-rows // batch)
@@ -147,19 +148,31 @@ def bare_forward(model, rows: int, torch, batch: int, workers: int) -> dict:
         for _ in run_in_order((lambda: model.generate(noise, cond) for _ in range(n)), workers):
             pass
 
-    figures = {"rows": steps * batch, "batch": batch, "workers": workers}
-    for name, run in (("one_stream", one_stream), ("workers", shared)):
+    def sample(_):
+        return len(model.sample(rows, seed=seed))
+
+    runs = {"one_stream": one_stream, "workers": shared, "sample": sample}
+    for run in (one_stream, shared):
         run(3)  # warm-up
-        seconds = []
-        for _ in range(common.SAMPLE_REPEATS):
+    seconds = {name: [] for name in runs}
+    got = rows
+    for _ in range(common.SAMPLE_REPEATS):
+        for name, run in runs.items():
             start = time.perf_counter()
-            run(steps)
+            got = run(steps) or got
             if device.type == "cuda":
                 torch.cuda.synchronize()
-            seconds.append(time.perf_counter() - start)
-        figures[f"{name}_rows_per_s"] = steps * batch / min(seconds)
-    figures["rows_per_s"] = max(figures["one_stream_rows_per_s"], figures["workers_rows_per_s"])
-    return figures
+            seconds[name].append(time.perf_counter() - start)
+    bare = {"rows": steps * batch, "batch": batch, "workers": workers}
+    for name in ("one_stream", "workers"):
+        bare[f"{name}_rows_per_s"] = steps * batch / min(seconds[name])
+    bare["rows_per_s"] = max(bare["one_stream_rows_per_s"], bare["workers_rows_per_s"])
+    rounds = [got / s / (steps * batch / min(a, b))
+              for s, a, b in zip(seconds["sample"], seconds["one_stream"], seconds["workers"], strict=True)]
+    fastest = min(seconds["sample"])
+    return {"rows": got, "seconds": fastest, "rows_per_s": common.rate(got, fastest),
+            "runs_seconds": seconds["sample"], "bare_forward": bare,
+            "fraction_of_bare": common.rate(got, fastest) / bare["rows_per_s"], "fraction_by_round": rounds}
 
 
 def write_synthetic(model, n: int, args) -> None:

@@ -102,7 +102,8 @@ class FrozenGenerator:
     columns looked up, all in `dtype`. The same function as `Generator.eval()`, without the copies that
     the concatenations make or the products with mostly zeros. Its output columns come in the order
     `rows` gives (BlockLayout.draw_rows: each draw bucket's logits contiguous, so drawing needs no gather),
-    with `offset` added to them (the decode-time bias, added for free where the last layer starts)."""
+    with `offset` added to them (the decode-time bias: in the last layer's start values, or in its float32
+    conversion when the network runs in bfloat16, so without a pass of its own)."""
 
     def __init__(self, generator: Generator, dtype: torch.dtype, rows: torch.Tensor | None = None,
                  offset: torch.Tensor | None = None):
