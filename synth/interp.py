@@ -4,8 +4,9 @@ Decoding applies a 257-point calibration map to every value of every continuous 
 each value's segment by binary search, about 55 ns a value, which on a table of 14 continuous columns
 cost as much as drawing every category. Here the range of the map is cut into equal cells, and each cell
 that holds no breakpoint knows its segment: most values find theirs with one multiplication and one
-lookup, and only values in the few cells that hold a breakpoint are searched. The result is np.interp's,
-computed the same way (fp[j] + slope[j] * (x - xp[j]) on the segment j that holds x).
+lookup, and only values in the few cells that hold a breakpoint are searched. The result is np.interp's to
+the bit, computed the same way (fp[j] + slope[j] * (x - xp[j]) on the segment j that holds x); an affine map
+folded in (the column's scale) changes only the last digits.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 
 CELLS_PER_POINT = 8  # cells per breakpoint to start with
 MAX_CELLS = 1 << 16  # 512 KiB of table at most; the cells values land in most stay in cache
-SEARCHED_SHARE = 0.05
+SEARCHED_SHARE = 0.05  # cells double until fewer values than this land in a cell that is searched
 
 
 class Interpolator:
