@@ -398,18 +398,17 @@ class BlockLayout:
         gumbel = u.clamp_(1e-10, 1 - 1e-7).log_().neg_().log_().neg_()
         return _Activation.apply(raw, gumbel, self, tau)
 
-    def draw_offset(self, bias: torch.Tensor) -> torch.Tensor:
-        """`bias` (blocks, max width), padding ignored, as an offset for the generator's columns in
+    def draw_offset(self, logit_bias: torch.Tensor) -> torch.Tensor:
+        """A bias per one-hot column, in layout order, as an offset for the generator's columns in
         `draw_rows` order (0 for the scalars): see FrozenGenerator."""
-        flat = torch.zeros(self.width, device=bias.device)
-        flat[self.n_scalars:] = bias[~self.pad]  # row-major over (blocks, width): layout order
+        flat = torch.cat([logit_bias.new_zeros(self.n_scalars), logit_bias])
         return flat.index_select(0, self.draw_rows)
 
     def draw(self, raw: torch.Tensor, gen: torch.Generator) -> np.ndarray:
         """(batch, blocks) int32 codes, one category per block drawn from the softmax of its logits by
         inverse CDF (one uniform per block). `raw` has its columns in `draw_rows` order (FrozenGenerator),
         best as the transposed view the generator returns; its logits are overwritten."""
-        flipped = raw.t() if raw.t().is_contiguous() else raw.t().contiguous()
+        flipped = raw.t().contiguous()  # a view of raw when it is the transposed view the generator returns
         batch = raw.shape[0]
         codes = np.empty((self.n_blocks, batch), dtype=np.int32)
         start = self.n_scalars

@@ -308,8 +308,8 @@ class Synthesizer:
         rows = CALIBRATION_ROWS
         with torch.inference_mode():
             j, c = sampler.sample_condition(rows, gen, true_frequency=True) or (None, None)
-            noise, cond = self._generator_input(sampler, j, c, rows, gen)
-            logits = layout.blocks(self.generate(noise, cond).index_select(1, layout.undraw_rows))
+            raw = self.generate(*self._generator_input(sampler, j, c, rows, gen))
+            logits = layout.blocks(raw.index_select(1, layout.undraw_rows))
             probs_target = self._real_frequencies(codes, layout)
             bias = torch.zeros(layout.n_blocks, layout.max_width, device=self.device)
             for _ in range(4):  # fixed point: shift each block's logits until its mean matches reality
@@ -318,9 +318,12 @@ class Synthesizer:
                 bias = bias.masked_fill(layout.pad, 0.0).clamp(-20, 20)
             self.biases = [bias[b, :w].tolist() for b, w in enumerate(t.block_widths())]
             self._frozen = None
-            # The same rows again with the biases, their modes drawn as sampling will draw them, so that
-            # the quantile maps below start from the values sampling will produce.
-            scalars, block_codes = self._decode_raw(self.generate(noise, cond), layout, gen)
+            # The same rows with the biases added as the sampling network adds them, their modes drawn as
+            # sampling will draw them, so that the quantile maps below start from the values it will produce.
+            offset = self._draw_offset(layout)
+            if offset is not None:
+                raw += offset
+            scalars, block_codes = self._decode_raw(raw, layout, gen)
         for b, (kind, i) in enumerate(t.blocks):
             if kind != "continuous":
                 continue
@@ -482,10 +485,8 @@ class Synthesizer:
         """The calibrated biases (None before calibration) as FrozenGenerator's output offset."""
         if not self.biases:
             return None
-        bias = torch.zeros(layout.n_blocks, layout.max_width, device=self.device)
-        for b, values in enumerate(self.biases):
-            bias[b, : len(values)] = torch.tensor(values, device=self.device)
-        return layout.draw_offset(bias)
+        per_column = torch.tensor([v for values in self.biases for v in values], device=self.device)
+        return layout.draw_offset(per_column)
 
     def _decode_raw(self, raw: torch.Tensor, layout: BlockLayout,
                     gen: torch.Generator) -> tuple[np.ndarray, np.ndarray]:

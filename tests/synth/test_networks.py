@@ -34,11 +34,13 @@ def test_draw_follows_each_blocks_softmax_with_its_bias():
     bias = torch.zeros(4, 5)
     bias[0, :3] = torch.tensor([1.0, -1.0, 0.0])
     bias[3, :5] = torch.tensor([0.0, 0.0, -2.0, 1.0, 0.0])
-    bias[1, 4] = 100.0  # padding: ignored
     raw = torch.cat([torch.zeros(1)] + logits).repeat(60_000, 1)
     assert sorted(layout.draw_rows.tolist()) == list(range(layout.width))
     assert torch.equal(layout.draw_rows[layout.undraw_rows], torch.arange(layout.width))
-    in_draw_order = (raw.index_select(1, layout.draw_rows) + layout.draw_offset(bias)).t().contiguous().t()
+    per_column = torch.cat([bias[b, :w] for b, w in enumerate(widths)])
+    offset = layout.draw_offset(per_column)
+    assert torch.equal(offset[layout.undraw_rows], torch.cat([torch.zeros(1), per_column]))
+    in_draw_order = (raw.index_select(1, layout.draw_rows) + offset).t().contiguous().t()
     codes = layout.draw(in_draw_order, torch.Generator().manual_seed(0))
     assert codes.shape == (60_000, 4) and codes.dtype == np.int32
     for b, w in enumerate(widths):
