@@ -96,6 +96,11 @@ class _LinearOneHot(torch.autograd.Function):
         return grad_dense, None, grad_weight, grad.sum(0), None
 
 
+# Rows per pass of FrozenGenerator on the CPU: each layer's activations (256 wide) stay within a core's
+# cache. Measured on Zen 4, bfloat16, one thread: 1,000 to 5,000 rows run alike, 10,000 a third slower.
+CPU_PASS_ROWS = 2_048
+
+
 class FrozenGenerator:
     """A trained generator prepared for sampling: batch norm folded into its linear layer, each
     concatenation [h; x] replaced by split weights (W [h; x] = W_h h + W_x x), the conditional one-hot's
@@ -145,16 +150,37 @@ class FrozenGenerator:
     def __call__(self, noise: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         """(batch, out) float32 for `noise` (batch, noise dim) and the one-hots' columns `cond` (batch,),
         as a transposed view of a contiguous (out, batch) tensor: decoding works along the batch axis,
-        and this way it needs no copy to get there."""
+        and this way it needs no copy to get there. On the CPU the rows go through in slices of
+        CPU_PASS_ROWS, whose activations stay in the core's cache (a 10,000-row pass runs a third slower)."""
+        batch = noise.shape[0]
+        step = batch if noise.device.type != "cpu" else CPU_PASS_ROWS
+        if batch <= step:
+            return self._head(self._hidden(noise, cond), cond).t()
+        out = torch.empty(self.head[1].shape[-1], batch, device=noise.device)
+        for s in range(0, batch, step):
+            part = None if cond is None else cond[s:s + step]
+            self._head(self._hidden(noise[s:s + step], part), part, out[:, s:s + step])
+        return out.t()
+
+    def _hidden(self, noise: torch.Tensor, cond: torch.Tensor | None) -> list[torch.Tensor]:
+        """The residual layers' outputs, newest first, then the noise: the head's dense inputs."""
         parts = [noise.to(self.dtype)]
         for weights, start in self.layers:
             parts.insert(0, self._linear(parts, weights, self._start(start, cond)).relu_())
+        return parts
+
+    def _head(self, parts: list[torch.Tensor], cond: torch.Tensor | None,
+              out: torch.Tensor | None = None) -> torch.Tensor:
+        """The last layer, written transposed (out, rows) in float32, into `out` when given."""
         weights, start = self.head
-        out = torch.addmm(self._start(start, cond).t(), weights[0], parts[0].t())
+        head = torch.addmm(self._start(start, cond).t(), weights[0], parts[0].t())
         for part, weight in zip(parts[1:], weights[1:], strict=True):
-            out.addmm_(weight, part.t())
-        out = out.float() if self.offset is None else torch.add(self.offset, out)  # one pass, in float32
-        return out.t()
+            head.addmm_(weight, part.t())
+        if self.offset is not None:
+            return torch.add(self.offset, head, out=out)  # the float32 conversion and the offset, one pass
+        if out is None:
+            return head.float()
+        return out.copy_(head)
 
     @staticmethod
     def _start(start: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
@@ -417,9 +443,8 @@ class BlockLayout:
                 # Every block of a draw bucket has the bucket's width: no padding to mask.
                 x = flipped[start:start + width * len(blocks)].view(width, len(blocks), batch)
                 start += width * len(blocks)
-                cdf = x.sub_(x.amax(0)).exp_().cumsum_(0)
-                threshold = torch.rand(len(blocks), batch, generator=gen, device=raw.device).mul_(cdf[-1])
-                codes[blocks] = _count_below(cdf, threshold)
+                u = torch.rand(len(blocks), batch, generator=gen, device=raw.device)
+                codes[blocks] = _draw_numpy(x.numpy(), u.numpy()) if raw.device.type == "cpu" else _draw_torch(x, u)
         return codes.T
 
     def expand(self, scalars: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
@@ -431,14 +456,24 @@ class BlockLayout:
         return out
 
 
-def _count_below(cdf: torch.Tensor, threshold: torch.Tensor) -> np.ndarray:
-    """How many of each column's cumulative weights (width, blocks, batch) lie below its threshold
-    (blocks, batch): the drawn category. On the CPU in numpy, whose compare and byte sum take a sixth
-    of the time of torch's (which makes a bool tensor slowly and widens it to int64 to sum it)."""
-    if cdf.device.type != "cpu":
-        return (cdf < threshold).sum(0).cpu().numpy()
-    below = np.less(cdf.numpy(), threshold.numpy())
+def _draw_numpy(logits: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Categories drawn from the softmax of `logits` (width, blocks, batch), overwritten, by inverse CDF
+    with the uniforms `u` (blocks, batch). numpy rather than torch on the CPU: its exp takes half the time,
+    a running sum of rows a third of cumsum's, and a compare and byte sum a sixth of torch's (which makes
+    a bool tensor slowly and widens it to int64 to sum it)."""
+    np.subtract(logits, logits.max(0), out=logits)
+    np.exp(logits, out=logits)
+    for i in range(1, len(logits)):
+        np.add(logits[i], logits[i - 1], out=logits[i])
+    u *= logits[-1]
+    below = np.less(logits, u)
     return below.view(np.uint8).sum(0, dtype=np.uint8 if len(below) < 256 else np.int32)
+
+
+def _draw_torch(logits: torch.Tensor, u: torch.Tensor) -> np.ndarray:
+    """_draw_numpy on the accelerator."""
+    cdf = logits.sub_(logits.amax(0)).exp_().cumsum_(0)
+    return (cdf < u.mul_(cdf[-1])).sum(0).cpu().numpy()
 
 
 def _padded_widths(widths: list[int], bucket_cost: float = BUCKET_COST) -> dict[int, int]:

@@ -2,11 +2,14 @@ import numpy as np
 import pytest
 import torch
 
+from synth import networks
 from synth.networks import BlockLayout, Discriminator, FrozenGenerator, Generator, gradient_penalty
 
 
 @pytest.mark.parametrize("cond_dim", [0, 5])
-def test_frozen_generator_computes_the_eval_mode_generator(cond_dim):
+@pytest.mark.parametrize("pass_rows", [2048, 16])  # 16: 50 rows go through in passes, the last one short
+def test_frozen_generator_computes_the_eval_mode_generator(cond_dim, pass_rows, monkeypatch):
+    monkeypatch.setattr(networks, "CPU_PASS_ROWS", pass_rows)
     torch.manual_seed(0)
     generator = Generator(15 + cond_dim, (16, 8), 12, cond_dim=cond_dim)
     generator.train()
