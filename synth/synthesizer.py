@@ -25,6 +25,7 @@ import torch
 from synth import artifact
 from synth.conditions import Plan, plan_conditions
 from synth.errors import SynthError
+from synth.gaussian import standard_normal
 from synth.ids import IdSpec, fit_id, generate_ids
 from synth.networks import BlockLayout, Discriminator, FrozenGenerator, Generator, gradient_penalty
 from synth.output import category_column, datetime_resolution, numeric_column
@@ -228,6 +229,13 @@ class Synthesizer:
                                            layout.draw_rows, self._draw_offset(layout))
         return self._frozen
 
+    def _sampling_noise(self, rows: int, gen: torch.Generator, bits: np.random.BitGenerator) -> torch.Tensor:
+        """The generator's noise for sampling: from `bits` on the CPU (synth.gaussian, faster than
+        torch.randn there), from `gen` on an accelerator."""
+        if self.device.type == "cpu":
+            return standard_normal(bits, rows, self.config.embedding_dim)
+        return torch.randn(rows, self.config.embedding_dim, generator=gen, device=self.device)
+
     def _generator_input(self, sampler: ConditionalSampler, j: torch.Tensor | None, c: torch.Tensor | None,
                          n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
         noise = torch.randn(n, self.config.embedding_dim, generator=gen, device=self.device)
@@ -397,8 +405,10 @@ class Synthesizer:
         """Generate `batch` rows from the streams of `key` and keep those meeting `plan` (all their
         columns but the IDs); with `forcing`, categorical conditions are set rather than waited for.
         The network runs on at most GEN_BATCH rows at a time; the DataFrame is built once."""
-        gen = torch.Generator(self.device).manual_seed(int(np.random.SeedSequence(key).generate_state(1)[0]))
+        seeds = np.random.SeedSequence(key)
+        gen = torch.Generator(self.device).manual_seed(int(seeds.generate_state(1)[0]))
         rng = np.random.default_rng(key)
+        noise_bits = np.random.SFC64(seeds.spawn(1)[0])
         layout, sampler = self._sampling_parts()
         steer = self._steering(plan)
         parts = []
@@ -411,7 +421,8 @@ class Synthesizer:
                     c = torch.from_numpy(self._draw_codes(block, accepted, rows, rng)).to(self.device).long()
                 else:
                     j, c = sampler.sample_condition(rows, gen, true_frequency=True) or (None, None)
-                raw = self.generate(*self._generator_input(sampler, j, c, rows, gen))
+                noise = self._sampling_noise(rows, gen, noise_bits)
+                raw = self.generate(noise, None if j is None else sampler.one_hot_index(j, c))
                 parts.append(self._decode_raw(raw, layout, gen))
         # Column-major, as decoding reads them (a column at a time) and as the network wrote them.
         scalars, codes = (np.concatenate([a.T for a in p], axis=1).T for p in zip(*parts, strict=True))

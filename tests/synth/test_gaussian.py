@@ -1,0 +1,30 @@
+import numpy as np
+import pytest
+from scipy import stats
+
+from synth.gaussian import standard_normal
+
+
+def test_draws_are_standard_normal_and_independent():
+    z = standard_normal(np.random.SFC64(0), 4_000, 100).numpy().astype(np.float64)
+    assert z.shape == (4_000, 100)
+    flat = z.ravel()
+    assert stats.kstest(flat, "norm").pvalue > 0.01
+    assert abs(flat.mean()) < 0.003 and abs(flat.std() - 1) < 0.003  # 400,000 draws: 3 standard errors
+    # Box-Muller's pairs are the two halves of the flat draws: uncorrelated, as are neighbouring columns
+    half = len(flat) // 2
+    assert abs(np.corrcoef(flat[:half], flat[half:])[0, 1]) < 0.006
+    assert abs(np.corrcoef(z[:, 0], z[:, 1])[0, 1]) < 0.06
+    # Squared radii are chi-square with 2 degrees of freedom, tails included
+    r2 = flat[:half] ** 2 + flat[half:] ** 2
+    assert stats.kstest(r2, "chi2", args=(2,)).pvalue > 0.01
+    assert np.mean(r2 > 12) == pytest.approx(np.exp(-6), rel=0.1)  # about 500 of 200,000 pairs
+
+
+@pytest.mark.parametrize(("rows", "dim"), [(7, 3), (1, 1), (10_000, 128)])
+def test_any_shape_with_finite_draws_from_the_bits_alone(rows, dim):
+    a = standard_normal(np.random.SFC64(5), rows, dim)
+    b = standard_normal(np.random.SFC64(5), rows, dim)
+    assert a.shape == (rows, dim) and a.is_contiguous()
+    assert np.array_equal(a.numpy(), b.numpy())
+    assert np.isfinite(a.numpy()).all() and a.abs().max() < 5.8  # 24-bit uniforms bound the radius
