@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 MAX_TEMPLATES = 200
+_LIMB_MODULUS = 2**55  # integer keys below it are computed in numpy (_affine), above it in Python
 _DIGITS = np.array(list("0123456789"))
 _LOWER = np.array(list("abcdefghijklmnopqrstuvwxyz"))
 _UPPER = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
@@ -57,8 +58,8 @@ def generate_ids(spec: IdSpec, start: int, n: int, total: int, seed: int) -> np.
         modulus = _next_prime(max(spec.high - spec.low + 1, total, 2))
         mult, shift = (int(v) for v in np.random.default_rng(seed).integers(1, modulus, size=2))
         rows = np.arange(start, start + n, dtype=np.int64)
-        if modulus < 2**31:  # the product stays inside int64
-            return spec.low + (mult * rows + shift) % modulus
+        if modulus < _LIMB_MODULUS and spec.low + modulus < 2**63:
+            return spec.low + _affine(mult, shift, rows, modulus)
         values = [spec.low + (mult * int(i) + shift) % modulus for i in rows]
         return np.array(values, dtype=np.int64 if spec.low + modulus < 2**63 else object)
     rng = np.random.default_rng([seed, start])
@@ -88,9 +89,50 @@ def _fill(template: str, counters: np.ndarray, rng: np.random.Generator) -> list
     return chars.view(f"<U{len(template)}")[:, 0].tolist() if len(template) else [""] * len(counters)
 
 
+def _affine(mult: int, shift: int, rows: np.ndarray, modulus: int) -> np.ndarray:
+    """(mult * rows + shift) % modulus, exactly, for rows below modulus: the product is built a byte of
+    `mult` at a time (Horner), so every partial result stays below 2**64 while modulus < 2**55."""
+    r, m = rows.astype(np.uint64), np.uint64(modulus)
+    acc = np.zeros(len(r), dtype=np.uint64)
+    for k in reversed(range(0, mult.bit_length(), 8)):
+        acc *= np.uint64(256)  # acc < m < 2**55: below 2**63
+        acc += np.uint64((mult >> k) & 0xFF) * r  # a byte times a row: below 2**63 too
+        acc %= m
+    acc += np.uint64(shift % modulus)
+    acc %= m
+    return acc.astype(np.int64)
+
+
+
 def _next_prime(n: int) -> int:
     n = max(n, 2)
-    while True:
-        if all(n % p for p in range(2, int(n**0.5) + 1)):
-            return n
+    while not _is_prime(n):
         n += 1
+    return n
+
+
+_WITNESSES = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41)
+
+
+def _is_prime(n: int) -> bool:
+    """Miller-Rabin with the first 13 primes as witnesses: exact below 3.3e24 (every int64 key range),
+    where trial division took a tenth of a second a call for ten-digit keys."""
+    if n < 2:
+        return False
+    for p in _WITNESSES:
+        if n % p == 0:
+            return n == p
+    d, s = n - 1, 0
+    while d % 2 == 0:
+        d, s = d // 2, s + 1
+    for a in _WITNESSES:
+        x = pow(a, d, n)
+        if x in (1, n - 1):
+            continue
+        for _ in range(s - 1):
+            x = x * x % n
+            if x == n - 1:
+                break
+        else:
+            return False
+    return True
