@@ -27,6 +27,7 @@ from synth.conditions import Plan, plan_conditions
 from synth.errors import SynthError
 from synth.gaussian import standard_normal
 from synth.ids import IdSpec, fit_id, generate_ids
+from synth.memory import keep_freed_memory
 from synth.networks import BlockLayout, Discriminator, FrozenGenerator, Generator, gradient_penalty
 from synth.output import category_column, datetime_resolution, numeric_column
 from synth.parallel import run_in_order
@@ -381,6 +382,7 @@ class Synthesizer:
         # Built here once, not raced for by the workers.
         self._sampling_parts()
         self._frozen_generator()
+        keep_freed_memory()  # every batch frees tens of MB that the next one needs again
         produced = generated = 0
         forcing = False
 
