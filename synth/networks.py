@@ -430,10 +430,11 @@ class BlockLayout:
         flat = torch.cat([logit_bias.new_zeros(self.n_scalars), logit_bias])
         return flat.index_select(0, self.draw_rows)
 
-    def draw(self, raw: torch.Tensor, gen: torch.Generator) -> np.ndarray:
+    def draw(self, raw: torch.Tensor, uniforms: torch.Tensor) -> np.ndarray:
         """(batch, blocks) int32 codes, one category per block drawn from the softmax of its logits by
-        inverse CDF (one uniform per block). `raw` has its columns in `draw_rows` order (FrozenGenerator),
-        best as the transposed view the generator returns; its logits are overwritten."""
+        inverse CDF, with `uniforms` (blocks, batch) from [0, 1) on raw's device. `raw` has its columns in
+        `draw_rows` order (FrozenGenerator), best as the transposed view the generator returns; its logits
+        are overwritten."""
         flipped = raw.t().contiguous()  # a view of raw when it is the transposed view the generator returns
         batch = raw.shape[0]
         codes = np.empty((self.n_blocks, batch), dtype=np.int32)
@@ -443,7 +444,7 @@ class BlockLayout:
                 # Every block of a draw bucket has the bucket's width: no padding to mask.
                 x = flipped[start:start + width * len(blocks)].view(width, len(blocks), batch)
                 start += width * len(blocks)
-                u = torch.rand(len(blocks), batch, generator=gen, device=raw.device)
+                u = uniforms[blocks]  # a copy, scaled in place by the draw
                 codes[blocks] = _draw_numpy(x.numpy(), u.numpy()) if raw.device.type == "cpu" else _draw_torch(x, u)
         return codes.T
 

@@ -24,8 +24,8 @@ import torch
 
 from synth import artifact
 from synth.conditions import Plan, plan_conditions
+from synth.draws import standard_normal, uniform
 from synth.errors import SynthError
-from synth.gaussian import standard_normal
 from synth.ids import IdSpec, fit_id, generate_ids
 from synth.memory import keep_freed_memory
 from synth.networks import BlockLayout, Discriminator, FrozenGenerator, Generator, gradient_penalty
@@ -231,11 +231,16 @@ class Synthesizer:
         return self._frozen
 
     def _sampling_noise(self, rows: int, gen: torch.Generator, bits: np.random.BitGenerator) -> torch.Tensor:
-        """The generator's noise for sampling: from `bits` on the CPU (synth.gaussian, faster than
+        """The generator's noise for sampling: from `bits` on the CPU (synth.draws, faster than
         torch.randn there), from `gen` on an accelerator."""
         if self.device.type == "cpu":
             return standard_normal(bits, rows, self.config.embedding_dim)
         return torch.randn(rows, self.config.embedding_dim, generator=gen, device=self.device)
+
+    def _uniforms(self, rows: int, cols: int, gen: torch.Generator, bits: np.random.BitGenerator) -> torch.Tensor:
+        if self.device.type == "cpu":
+            return uniform(bits, rows, cols)
+        return torch.rand(rows, cols, generator=gen, device=self.device)
 
     def _generator_input(self, sampler: ConditionalSampler, j: torch.Tensor | None, c: torch.Tensor | None,
                          n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -332,7 +337,7 @@ class Synthesizer:
             offset = self._draw_offset(layout)
             if offset is not None:
                 raw += offset
-            scalars, block_codes = self._decode_raw(raw, layout, gen)
+            scalars, block_codes = self._decode_raw(raw, layout, gen, np.random.SFC64(self.config.seed + 1))
         for b, (kind, i) in enumerate(t.blocks):
             if kind != "continuous":
                 continue
@@ -410,7 +415,7 @@ class Synthesizer:
         seeds = np.random.SeedSequence(key)
         gen = torch.Generator(self.device).manual_seed(int(seeds.generate_state(1)[0]))
         rng = np.random.default_rng(key)
-        noise_bits = np.random.SFC64(seeds.spawn(1)[0])
+        bits = np.random.SFC64(seeds.spawn(1)[0])  # the noise and the category draws, on the CPU
         layout, sampler = self._sampling_parts()
         steer = self._steering(plan)
         parts = []
@@ -423,9 +428,9 @@ class Synthesizer:
                     c = torch.from_numpy(self._draw_codes(block, accepted, rows, rng)).to(self.device).long()
                 else:
                     j, c = sampler.sample_condition(rows, gen, true_frequency=True) or (None, None)
-                noise = self._sampling_noise(rows, gen, noise_bits)
+                noise = self._sampling_noise(rows, gen, bits)
                 raw = self.generate(noise, None if j is None else sampler.one_hot_index(j, c))
-                parts.append(self._decode_raw(raw, layout, gen))
+                parts.append(self._decode_raw(raw, layout, gen, bits))
         # Column-major, as decoding reads them (a column at a time) and as the network wrote them.
         scalars, codes = (np.concatenate([a.T for a in p], axis=1).T for p in zip(*parts, strict=True))
         if plan.discrete:
@@ -501,12 +506,12 @@ class Synthesizer:
         per_column = torch.tensor([v for values in self.biases for v in values], device=self.device)
         return layout.draw_offset(per_column)
 
-    def _decode_raw(self, raw: torch.Tensor, layout: BlockLayout,
-                    gen: torch.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def _decode_raw(self, raw: torch.Tensor, layout: BlockLayout, gen: torch.Generator,
+                    bits: np.random.BitGenerator) -> tuple[np.ndarray, np.ndarray]:
         """`generate`'s output to (scalars, codes): tanh, and one category drawn per block (which
-        overwrites the logits)."""
+        overwrites the logits), its uniforms from `bits` on the CPU, from `gen` on an accelerator."""
         scalars = torch.tanh(raw[:, : layout.n_scalars]).cpu().numpy()
-        return scalars, layout.draw(raw, gen)
+        return scalars, layout.draw(raw, self._uniforms(layout.n_blocks, raw.shape[0], gen, bits))
 
     def _frame(self, scalars: np.ndarray, codes: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
         """Decoded rows with every column but the IDs, which depend on the row's final position."""

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from synth.gaussian import standard_normal
+from synth.draws import standard_normal, uniform
 
 
 def test_draws_are_standard_normal_and_independent():
@@ -28,3 +28,12 @@ def test_any_shape_with_finite_draws_from_the_bits_alone(rows, dim):
     assert a.shape == (rows, dim) and a.is_contiguous()
     assert np.array_equal(a.numpy(), b.numpy())
     assert np.isfinite(a.numpy()).all() and a.abs().max() < 5.8  # 24-bit uniforms bound the radius
+
+
+def test_uniforms_fill_the_unit_interval_evenly():
+    u = uniform(np.random.SFC64(1), 500, 400).numpy()
+    assert u.shape == (500, 400) and u.dtype == np.float32
+    assert u.min() >= 0 and u.max() < 1
+    assert np.all(u * 2**24 == np.round(u * 2**24))  # 24-bit
+    assert stats.kstest(u.ravel().astype(np.float64), "uniform").pvalue > 0.01
+    assert np.array_equal(u, uniform(np.random.SFC64(1), 500, 400).numpy())
