@@ -24,6 +24,15 @@ def uniform(bits: np.random.BitGenerator, rows: int, cols: int) -> torch.Tensor:
     return torch.from_numpy(out).view(rows, cols)
 
 
+def uniform_doubles(bits: np.random.BitGenerator, n: int) -> np.ndarray:
+    """`n` float64 draws from [0, 1), multiples of 2**-53 (for searches over cumulative frequencies)."""
+    words = bits.random_raw(n)
+    np.right_shift(words, np.uint64(11), out=words)
+    out = words.astype(np.float64)  # exact: below 2**53
+    out *= 2.0**-53
+    return out
+
+
 def _words(bits: np.random.BitGenerator, n: int) -> np.ndarray:
     """`n` random integers below 2**24 (the top bits of 32-bit words) as float32, exactly."""
     words = bits.random_raw((n + 1) // 2).view(np.uint32)[:n]  # two 32-bit words a raw draw

@@ -66,6 +66,13 @@ class ConditionalSampler:
         j = self.block_of[g]
         return j, g - self.block_start[j]
 
+    def true_columns(self, u: np.ndarray) -> np.ndarray:
+        """For each uniform of `u` (float64 in [0, 1)), a column of the conditional one-hot drawn as
+        sample_condition(true_frequency=True) draws its (block, category), in numpy: what sampling on the
+        CPU needs, without the block and category split out and put back together."""
+        cdf = self.true_cdf.cpu().numpy()
+        return np.minimum(np.searchsorted(cdf, u * cdf[-1], side="right"), self.cond_dim - 1)
+
     def one_hot_index(self, j: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """The column of the conditional one-hot that is 1 for category c of block j."""
         return self.block_start[j] + c

@@ -24,7 +24,7 @@ import torch
 
 from synth import artifact
 from synth.conditions import Plan, plan_conditions
-from synth.draws import standard_normal, uniform
+from synth.draws import standard_normal, uniform, uniform_doubles
 from synth.errors import SynthError
 from synth.ids import IdSpec, fit_id, generate_ids
 from synth.memory import keep_freed_memory
@@ -230,6 +230,17 @@ class Synthesizer:
                                            layout.draw_rows, self._draw_offset(layout))
         return self._frozen
 
+    def _sampling_condition(self, sampler: ConditionalSampler, rows: int, gen: torch.Generator,
+                            bits: np.random.BitGenerator) -> torch.Tensor | None:
+        """The conditional one-hot's column of each row, categories by their true frequency (None without
+        categorical columns): from `bits` on the CPU, from `gen` on an accelerator."""
+        if not sampler.cond_blocks:
+            return None
+        if self.device.type == "cpu":
+            return torch.from_numpy(sampler.true_columns(uniform_doubles(bits, rows)))
+        j, c = sampler.sample_condition(rows, gen, true_frequency=True)
+        return sampler.one_hot_index(j, c)
+
     def _sampling_noise(self, rows: int, gen: torch.Generator, bits: np.random.BitGenerator) -> torch.Tensor:
         """The generator's noise for sampling: from `bits` on the CPU (synth.draws, faster than
         torch.randn there), from `gen` on an accelerator."""
@@ -426,10 +437,10 @@ class Synthesizer:
                     block, accepted = steer
                     j = torch.full((rows,), self.transformer.discrete_blocks().index(block), device=self.device)
                     c = torch.from_numpy(self._draw_codes(block, accepted, rows, rng)).to(self.device).long()
+                    cond = sampler.one_hot_index(j, c)
                 else:
-                    j, c = sampler.sample_condition(rows, gen, true_frequency=True) or (None, None)
-                noise = self._sampling_noise(rows, gen, bits)
-                raw = self.generate(noise, None if j is None else sampler.one_hot_index(j, c))
+                    cond = self._sampling_condition(sampler, rows, gen, bits)
+                raw = self.generate(self._sampling_noise(rows, gen, bits), cond)
                 parts.append(self._decode_raw(raw, layout, gen, bits))
         # Column-major, as decoding reads them (a column at a time) and as the network wrote them.
         scalars, codes = (np.concatenate([a.T for a in p], axis=1).T for p in zip(*parts, strict=True))
