@@ -204,3 +204,14 @@ def test_written_out_penalty_matches_autograds_double_backward_with_dropout(hidd
     for a, b in zip(ours, (_grad(p) for p in critic.parameters()), strict=True):
         assert torch.allclose(a, b)
     assert any(g.abs().sum() > 0 for g in ours)
+
+
+def test_accelerator_draw_matches_the_numpy_draw():
+    """The torch draw (what runs on CUDA) and the numpy one (the CPU's) pick the same categories from the
+    same logits and uniforms, but for float rounding at a boundary."""
+    logits = torch.randn(7, 3, 20_000) * 3
+    u = torch.rand(3, 20_000)
+    by_numpy = networks._draw_numpy(logits.clone().numpy(), u.clone().numpy())
+    by_torch = networks._draw_torch(logits.clone(), u.clone())
+    assert by_numpy.shape == by_torch.shape == (3, 20_000)
+    assert (by_numpy == by_torch).mean() > 0.999
