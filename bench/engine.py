@@ -50,6 +50,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max-rows", type=int, default=0,
                    help="seeded subset of each table (smoke runs only; 0 = whole tables)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sample-precision", choices=("auto", "bf16", "fp32"), default="auto",
+                   help="our sampling network's precision (Synthesizer.load's sample_precision)")
     p.add_argument("--threads", type=int, default=0, help="torch threads on both sides; 0 = one per core")
     p.add_argument("--skip-peer", action="store_true", help="measure ours only")
     p.add_argument("--skip-memory", action="store_true", help="skip the 1M-row peak memory run")
@@ -82,6 +84,7 @@ def run_child(side: str, mode: str, dataset: str, args: argparse.Namespace, log_
            "--sample-rows", str(args.sample_rows), "--max-rows", str(args.max_rows),
            "--memory-rows", str(args.memory_rows), "--budget-seconds", str(args.budget_seconds),
            "--budget-epochs", str(args.budget_epochs), "--seed", str(args.seed),
+           "--sample-precision", args.sample_precision,
            "--threads", str(args.threads), "--work-dir", str(work)]
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONHASHSEED": "0"}
     print(f"[bench] {side:5s} {mode:6s} {dataset} ...", flush=True)
@@ -335,7 +338,8 @@ def render(record: dict) -> str:
         f"pac {common.HYPER['pac']}, generator and discriminator 256-256, embedding "
         f"{common.HYPER['embedding_dim']}, Adam 2e-4 (betas 0.5, 0.9, decay 1e-6), seed {s['seed']}, "
         f"torch threads {s['threads'] or m.get('cores')}; sampling {s['sample_rows']:,} rows, fastest of "
-        f"{common.SAMPLE_REPEATS} runs on each side (ours alternating with its bare forward pass)"
+        f"{common.SAMPLE_REPEATS} runs on each side (ours alternating with its bare forward pass), our sampling "
+        f"precision {s.get('sample_precision', 'auto')}"
         + (f"; tables cut to {s['max_rows']:,} rows" if s.get("max_rows") else ""),
         "",
     ]

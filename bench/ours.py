@@ -93,7 +93,8 @@ def main() -> None:
     timer = common.PhaseTimer()
     engine.DataTransformer = timer.timed_subclass(DataTransformer)
     engine.infer_schema = timer.timed("infer_schema", engine.infer_schema)
-    model, applied = make_model(Synthesizer, epochs=args.epochs, seed=args.seed)
+    model, applied = make_model(Synthesizer, epochs=args.epochs, seed=args.seed,
+                                sample_precision=args.sample_precision)
     loop = []  # the engine's own seconds of training loop at each epoch's end (EpochInfo.elapsed)
     start = time.perf_counter()
     model.fit(train, on_epoch=lambda info: loop.append(info.elapsed) and None)
@@ -109,6 +110,7 @@ def main() -> None:
     # 3. sampling throughput after a warm-up, and the bare generator forward pass for the same rows
     model.sample(min(5_000, args.sample_rows), seed=args.seed + 1)
     result["sample"] = sampling_and_bare_forward(model, args.sample_rows, torch, seed=args.seed + 2)
+    result["sample"]["bfloat16"] = model.sample_bf16
 
     # 4. synthetic rows for the quality score
     write_synthetic(model, len(train), args)
@@ -116,10 +118,10 @@ def main() -> None:
     common.emit(args, result)
 
 
-def make_model(cls, epochs: int, seed: int):
+def make_model(cls, epochs: int, seed: int, sample_precision: str = "auto"):
     """The engine with the shared hyperparameters, and those hyperparameters for the record."""
     hyper = {**common.HYPER, "epochs": epochs, "seed": seed, "device": "cpu"}
-    return cls(**hyper), hyper
+    return cls(**hyper, sample_precision=sample_precision), hyper
 
 
 def sampling_and_bare_forward(model, rows: int, torch, seed: int) -> dict:
