@@ -1,4 +1,5 @@
-"""Uniform and standard normal draws for sampling on the CPU, in about two thirds of torch's time.
+"""The random draws of a sampling task: on the CPU uniform and standard normal draws in about two thirds
+of torch's time, on an accelerator torch's own generators (fast there).
 
 torch.rand and torch.randn on the CPU take their uniforms one at a time from a Mersenne Twister (about
 2 ns each); the generator's noise (128 numbers a row) then costs a sixth as much as the network itself.
@@ -24,13 +25,13 @@ def uniform(bits: np.random.BitGenerator, rows: int, cols: int) -> torch.Tensor:
     return torch.from_numpy(out).view(rows, cols)
 
 
-def uniform_doubles(bits: np.random.BitGenerator, n: int) -> np.ndarray:
+def uniform_doubles(bits: np.random.BitGenerator, n: int) -> torch.Tensor:
     """`n` float64 draws from [0, 1), multiples of 2**-53 (for searches over cumulative frequencies)."""
     words = bits.random_raw(n)
     np.right_shift(words, np.uint64(11), out=words)
     out = words.astype(np.float64)  # exact: below 2**53
     out *= 2.0**-53
-    return out
+    return torch.from_numpy(out)
 
 
 def _words(bits: np.random.BitGenerator, n: int) -> np.ndarray:
@@ -60,3 +61,30 @@ def standard_normal(bits: np.random.BitGenerator, rows: int, dim: int) -> torch.
     angle *= radius  # the pair's first draw, r cos(theta)
     radius *= sine  # and its second, r sin(theta)
     return torch.from_numpy(out.reshape(-1)[:n]).view(rows, dim)
+
+
+class TaskDraws:
+    """Every draw of one sampling task (or of calibration), from one seed: SFC64 through the functions above
+    on the CPU, a torch generator on an accelerator. Tensors on `device`."""
+
+    def __init__(self, seed: np.random.SeedSequence, device: torch.device):
+        self.device = device
+        if device.type == "cpu":
+            self.bits = np.random.SFC64(seed)
+        else:
+            self.gen = torch.Generator(device).manual_seed(int(seed.generate_state(1)[0]))
+
+    def normal(self, rows: int, cols: int) -> torch.Tensor:
+        if self.device.type == "cpu":
+            return standard_normal(self.bits, rows, cols)
+        return torch.randn(rows, cols, generator=self.gen, device=self.device)
+
+    def uniform(self, rows: int, cols: int) -> torch.Tensor:
+        if self.device.type == "cpu":
+            return uniform(self.bits, rows, cols)
+        return torch.rand(rows, cols, generator=self.gen, device=self.device)
+
+    def doubles(self, n: int) -> torch.Tensor:
+        if self.device.type == "cpu":
+            return uniform_doubles(self.bits, n)
+        return torch.rand(n, generator=self.gen, device=self.device, dtype=torch.float64)

@@ -103,7 +103,6 @@ def _affine(mult: int, shift: int, rows: np.ndarray, modulus: int) -> np.ndarray
     return acc.astype(np.int64)
 
 
-
 def _next_prime(n: int) -> int:
     n = max(n, 2)
     while not _is_prime(n):

@@ -56,22 +56,19 @@ class ConditionalSampler:
             start += width
         return torch.from_numpy(np.cumsum(p)).to(self.device)
 
-    def sample_condition(self, n: int, gen: torch.Generator, true_frequency: bool = False):
-        """(block index j (n,), category c (n,)) or None without categoricals."""
+    def sample_condition(self, n: int, gen: torch.Generator):
+        """Training's conditions: (block index j (n,), category c (n,)), or None without categoricals."""
         if not self.cond_blocks:
             return None
-        cdf = self.true_cdf if true_frequency else self.train_cdf
-        u = torch.rand(n, generator=gen, device=self.device, dtype=torch.float64) * cdf[-1]
-        g = torch.searchsorted(cdf, u, right=True).clamp_(max=self.cond_dim - 1)
+        u = torch.rand(n, generator=gen, device=self.device, dtype=torch.float64) * self.train_cdf[-1]
+        g = torch.searchsorted(self.train_cdf, u, right=True).clamp_(max=self.cond_dim - 1)
         j = self.block_of[g]
         return j, g - self.block_start[j]
 
-    def true_columns(self, u: np.ndarray) -> np.ndarray:
-        """For each uniform of `u` (float64 in [0, 1)), a column of the conditional one-hot drawn as
-        sample_condition(true_frequency=True) draws its (block, category), in numpy: what sampling on the
-        CPU needs, without the block and category split out and put back together."""
-        cdf = self.true_cdf.cpu().numpy()
-        return np.minimum(np.searchsorted(cdf, u * cdf[-1], side="right"), self.cond_dim - 1)
+    def true_columns(self, u: torch.Tensor) -> torch.Tensor:
+        """Sampling's conditions: for each uniform of `u` (float64 in [0, 1)), the conditional one-hot's
+        column, a block drawn uniformly and its category by true frequency (one search over their flat CDF)."""
+        return torch.searchsorted(self.true_cdf, u * self.true_cdf[-1], right=True).clamp_(max=self.cond_dim - 1)
 
     def one_hot_index(self, j: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """The column of the conditional one-hot that is 1 for category c of block j."""

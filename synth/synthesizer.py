@@ -24,7 +24,7 @@ import torch
 
 from synth import artifact
 from synth.conditions import Plan, plan_conditions
-from synth.draws import standard_normal, uniform, uniform_doubles
+from synth.draws import TaskDraws
 from synth.errors import SynthError
 from synth.ids import IdSpec, fit_id, generate_ids
 from synth.memory import keep_freed_memory
@@ -230,33 +230,10 @@ class Synthesizer:
                                            layout.draw_rows, self._draw_offset(layout))
         return self._frozen
 
-    def _sampling_condition(self, sampler: ConditionalSampler, rows: int, gen: torch.Generator,
-                            bits: np.random.BitGenerator) -> torch.Tensor | None:
+    def _sampling_condition(self, sampler: ConditionalSampler, rows: int, draws: TaskDraws) -> torch.Tensor | None:
         """The conditional one-hot's column of each row, categories by their true frequency (None without
-        categorical columns): from `bits` on the CPU, from `gen` on an accelerator."""
-        if not sampler.cond_blocks:
-            return None
-        if self.device.type == "cpu":
-            return torch.from_numpy(sampler.true_columns(uniform_doubles(bits, rows)))
-        j, c = sampler.sample_condition(rows, gen, true_frequency=True)
-        return sampler.one_hot_index(j, c)
-
-    def _sampling_noise(self, rows: int, gen: torch.Generator, bits: np.random.BitGenerator) -> torch.Tensor:
-        """The generator's noise for sampling: from `bits` on the CPU (synth.draws, faster than
-        torch.randn there), from `gen` on an accelerator."""
-        if self.device.type == "cpu":
-            return standard_normal(bits, rows, self.config.embedding_dim)
-        return torch.randn(rows, self.config.embedding_dim, generator=gen, device=self.device)
-
-    def _uniforms(self, rows: int, cols: int, gen: torch.Generator, bits: np.random.BitGenerator) -> torch.Tensor:
-        if self.device.type == "cpu":
-            return uniform(bits, rows, cols)
-        return torch.rand(rows, cols, generator=gen, device=self.device)
-
-    def _generator_input(self, sampler: ConditionalSampler, j: torch.Tensor | None, c: torch.Tensor | None,
-                         n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
-        noise = torch.randn(n, self.config.embedding_dim, generator=gen, device=self.device)
-        return noise, None if j is None else sampler.one_hot_index(j, c)
+        categorical columns)."""
+        return sampler.true_columns(draws.doubles(rows)) if sampler.cond_blocks else None
 
     def _step(self, data: _TrainingData) -> torch.Tensor:
         """One critic update (or `discriminator_steps`) and one generator update. The last critic update
@@ -290,7 +267,8 @@ class Synthesizer:
         j, c = data.sampler.sample_condition(n, gen) or (None, None)
         rows = data.sampler.sample_rows(j, c, n, gen)
         real = data.layout.expand(data.scalars[rows], data.codes[rows])
-        noise, cond = self._generator_input(data.sampler, j, c, n, gen)
+        noise = torch.randn(n, self.config.embedding_dim, generator=gen, device=self.device)
+        cond = None if j is None else data.sampler.one_hot_index(j, c)
         raw = self._generator.forward_one_hot(noise, cond)
         fake = data.layout.activate(raw, gen)
         return real, fake, cond, raw, j, c
@@ -328,12 +306,12 @@ class Synthesizer:
         self.biases = None
         self._frozen = None  # the sampling network holds the biases
         layout = self._layout()
-        gen = torch.Generator(self.device).manual_seed(self.config.seed + 1)
+        draws = TaskDraws(np.random.SeedSequence(self.config.seed + 1), self.device)  # as sampling draws
         sampler = self._sampling_sampler()
         rows = CALIBRATION_ROWS
         with torch.inference_mode():
-            j, c = sampler.sample_condition(rows, gen, true_frequency=True) or (None, None)
-            raw = self.generate(*self._generator_input(sampler, j, c, rows, gen))
+            cond = self._sampling_condition(sampler, rows, draws)
+            raw = self.generate(draws.normal(rows, self.config.embedding_dim), cond)
             logits = layout.blocks(raw.index_select(1, layout.undraw_rows))
             probs_target = self._real_frequencies(codes, layout)
             bias = torch.zeros(layout.n_blocks, layout.max_width, device=self.device)
@@ -348,7 +326,7 @@ class Synthesizer:
             offset = self._draw_offset(layout)
             if offset is not None:
                 raw += offset
-            scalars, block_codes = self._decode_raw(raw, layout, gen, np.random.SFC64(self.config.seed + 1))
+            scalars, block_codes = self._decode_raw(raw, layout, draws)
         for b, (kind, i) in enumerate(t.blocks):
             if kind != "continuous":
                 continue
@@ -423,10 +401,8 @@ class Synthesizer:
         """Generate `batch` rows from the streams of `key` and keep those meeting `plan` (all their
         columns but the IDs); with `forcing`, categorical conditions are set rather than waited for.
         The network runs on at most GEN_BATCH rows at a time; the DataFrame is built once."""
-        seeds = np.random.SeedSequence(key)
-        gen = torch.Generator(self.device).manual_seed(int(seeds.generate_state(1)[0]))
-        rng = np.random.default_rng(key)
-        bits = np.random.SFC64(seeds.spawn(1)[0])  # the noise and the category draws, on the CPU
+        rng = np.random.default_rng(key)  # decoding's draws (rare categories, nulls) and forced conditions
+        draws = TaskDraws(np.random.SeedSequence(key).spawn(1)[0], self.device)  # the network's and the draws'
         layout, sampler = self._sampling_parts()
         steer = self._steering(plan)
         parts = []
@@ -439,9 +415,9 @@ class Synthesizer:
                     c = torch.from_numpy(self._draw_codes(block, accepted, rows, rng)).to(self.device).long()
                     cond = sampler.one_hot_index(j, c)
                 else:
-                    cond = self._sampling_condition(sampler, rows, gen, bits)
-                raw = self.generate(self._sampling_noise(rows, gen, bits), cond)
-                parts.append(self._decode_raw(raw, layout, gen, bits))
+                    cond = self._sampling_condition(sampler, rows, draws)
+                raw = self.generate(draws.normal(rows, self.config.embedding_dim), cond)
+                parts.append(self._decode_raw(raw, layout, draws))
         # Column-major, as decoding reads them (a column at a time) and as the network wrote them.
         scalars, codes = (np.concatenate([a.T for a in p], axis=1).T for p in zip(*parts, strict=True))
         if plan.discrete:
@@ -517,12 +493,11 @@ class Synthesizer:
         per_column = torch.tensor([v for values in self.biases for v in values], device=self.device)
         return layout.draw_offset(per_column)
 
-    def _decode_raw(self, raw: torch.Tensor, layout: BlockLayout, gen: torch.Generator,
-                    bits: np.random.BitGenerator) -> tuple[np.ndarray, np.ndarray]:
+    def _decode_raw(self, raw: torch.Tensor, layout: BlockLayout, draws: TaskDraws) -> tuple[np.ndarray, np.ndarray]:
         """`generate`'s output to (scalars, codes): tanh, and one category drawn per block (which
-        overwrites the logits), its uniforms from `bits` on the CPU, from `gen` on an accelerator."""
+        overwrites the logits)."""
         scalars = torch.tanh(raw[:, : layout.n_scalars]).cpu().numpy()
-        return scalars, layout.draw(raw, self._uniforms(layout.n_blocks, raw.shape[0], gen, bits))
+        return scalars, layout.draw(raw, draws.uniform(layout.n_blocks, raw.shape[0]))
 
     def _frame(self, scalars: np.ndarray, codes: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
         """Decoded rows with every column but the IDs, which depend on the row's final position."""

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
+import torch
 from scipy import stats
 
-from synth.draws import standard_normal, uniform
+from synth.draws import TaskDraws, standard_normal, uniform, uniform_doubles
 
 
 def test_draws_are_standard_normal_and_independent():
@@ -37,3 +38,11 @@ def test_uniforms_fill_the_unit_interval_evenly():
     assert np.all(u * 2**24 == np.round(u * 2**24))  # 24-bit
     assert stats.kstest(u.ravel().astype(np.float64), "uniform").pvalue > 0.01
     assert np.array_equal(u, uniform(np.random.SFC64(1), 500, 400).numpy())
+
+
+def test_a_tasks_draws_on_the_cpu_are_the_functions_above_on_one_sfc64_stream():
+    seed = np.random.SeedSequence([4, 2])
+    draws, bits = TaskDraws(seed, torch.device("cpu")), np.random.SFC64(seed)
+    assert torch.equal(draws.normal(3, 8), standard_normal(bits, 3, 8))
+    assert torch.equal(draws.uniform(2, 5), uniform(bits, 2, 5))
+    assert torch.equal(draws.doubles(7), uniform_doubles(bits, 7))

@@ -4,6 +4,8 @@ import sys
 
 import pytest
 
+from synth import synthesizer
+
 # A fresh interpreter frees a 24 MiB array and reports how much of it stayed resident.
 _PROBE = """
 import sys
@@ -35,3 +37,10 @@ def test_a_threshold_the_user_set_is_left_alone():
     code = "from synth.memory import keep_freed_memory; print(keep_freed_memory())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_sampling_asks_for_it(adult_model, monkeypatch):
+    calls = []
+    monkeypatch.setattr(synthesizer, "keep_freed_memory", lambda: calls.append(1))
+    adult_model.sample(50, seed=0)
+    assert calls == [1]
