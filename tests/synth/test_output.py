@@ -1,3 +1,5 @@
+import datetime
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,6 +23,20 @@ def test_dates_come_back_as_strftime_writes_them_in_the_inputs_text_dtype(fmt):
     assert str(out.dtype) == "str"
     assert out.isna().tolist() == np.isnan(seconds).tolist()
     assert out[~out.isna()].tolist() == expected[~np.isnan(seconds)].tolist()
+
+
+# Years 1000 to 9999, far more days than values (each value's calendar computed); a year and a quarter,
+# fewer days than values (the calendar of each day looked up).
+@pytest.mark.parametrize("low, high", [(-30_610_224_000, 253_402_300_799), (1_400_000_000, 1_440_000_000)])
+def test_dates_across_the_calendar_come_back_as_strftime_writes_them(low, high):
+    rng = np.random.default_rng(1)
+    leap_days = [951_782_400, 951_868_799, -2_203_891_200, 4_107_542_400]  # 2000-02-29, 1900-03-01, 2100-03-01
+    seconds = np.concatenate([[low, high], leap_days, rng.integers(low, high, 20_000)]).astype(np.float64)
+    fmt = "%Y-%m-%dT%H:%M:%S"
+    out = numeric_column(_date_spec(fmt), seconds)
+    epoch = datetime.datetime(1970, 1, 1)
+    expected = [(epoch + datetime.timedelta(seconds=int(s))).strftime(fmt) for s in seconds]
+    assert out.tolist() == expected
 
 
 def test_dates_in_an_object_column_stay_objects_with_none_for_null():
