@@ -9,6 +9,7 @@ backward written out (_Activation).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 import numpy as np
@@ -363,7 +364,13 @@ class BlockLayout:
         draws, _ = self._bucket_by(widths, starts, lambda w: w)
         self.draw_rows = torch.cat([torch.arange(n_scalars, device=device)] + [g[0] for g in draws])
         self.undraw_rows = torch.argsort(self.draw_rows)
-        self._draw_buckets = [(width, blocks) for _, _, width, blocks in draws]
+        # Each draw bucket as (its rows of the generator's output, the rows of its blocks among all blocks,
+        # width, blocks); block rows as a slice where they are consecutive, so that they index by view.
+        self._draw_buckets, start = [], n_scalars
+        for _, _, width, blocks in draws:
+            rows = slice(start, start + width * len(blocks))
+            self._draw_buckets.append((rows, _as_slice(blocks), width, len(blocks)))
+            start = rows.stop
         # All training buckets stacked as (rows, batch): one gather and one padding mask for all of them
         # (see _Activation), and each bucket's (width, blocks) to view its rows.
         self._bucket_gather = torch.cat([g[0] for g in groups]) if groups else self._steps[:0]
@@ -430,22 +437,34 @@ class BlockLayout:
         flat = torch.cat([logit_bias.new_zeros(self.n_scalars), logit_bias])
         return flat.index_select(0, self.draw_rows)
 
+    def decode(self, raw: torch.Tensor, uniforms: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """(batch, scalars) float32 tanh of the scalars, and `draw`'s codes (see there: both arguments are
+        overwritten)."""
+        if raw.device.type == "cpu":  # in numpy: a torch op holds Python's lock longer (see draw)
+            scalars = np.tanh(raw.numpy()[:, : self.n_scalars])
+        else:
+            scalars = torch.tanh(raw[:, : self.n_scalars]).cpu().numpy()
+        return scalars, self.draw(raw, uniforms)
+
     def draw(self, raw: torch.Tensor, uniforms: torch.Tensor) -> np.ndarray:
         """(batch, blocks) int32 codes, one category per block drawn from the softmax of its logits by
         inverse CDF, with `uniforms` (blocks, batch) from [0, 1) on raw's device. `raw` has its columns in
-        `draw_rows` order (FrozenGenerator), best as the transposed view the generator returns; its logits
-        are overwritten."""
+        `draw_rows` order (FrozenGenerator), best as the transposed view the generator returns. Both are
+        overwritten: the logits, and the uniforms (scaled)."""
         flipped = raw.t().contiguous()  # a view of raw when it is the transposed view the generator returns
         batch = raw.shape[0]
         codes = np.empty((self.n_blocks, batch), dtype=np.int32)
-        start = self.n_scalars
-        with torch.inference_mode():  # in place on the generator's output, an inference tensor
-            for width, blocks in self._draw_buckets:
+        if raw.device.type == "cpu":
+            # numpy views throughout: sampling threads hold Python's lock for each torch view or index, and
+            # the other thread then waits for it between its numpy calls.
+            logits, uniforms = flipped.numpy(), uniforms.numpy()
+            for rows, blocks, width, count in self._draw_buckets:
                 # Every block of a draw bucket has the bucket's width: no padding to mask.
-                x = flipped[start:start + width * len(blocks)].view(width, len(blocks), batch)
-                start += width * len(blocks)
-                u = uniforms[blocks]  # a copy, scaled in place by the draw
-                codes[blocks] = _draw_numpy(x.numpy(), u.numpy()) if raw.device.type == "cpu" else _draw_torch(x, u)
+                codes[blocks] = _draw_numpy(logits[rows].reshape(width, count, batch), uniforms[blocks])
+            return codes.T
+        with torch.inference_mode():  # in place on the generator's output, an inference tensor
+            for rows, blocks, width, count in self._draw_buckets:
+                codes[blocks] = _draw_torch(flipped[rows].view(width, count, batch), uniforms[blocks])
         return codes.T
 
     def expand(self, scalars: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
@@ -459,22 +478,30 @@ class BlockLayout:
 
 def _draw_numpy(logits: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Categories drawn from the softmax of `logits` (width, blocks, batch), overwritten, by inverse CDF
-    with the uniforms `u` (blocks, batch). numpy rather than torch on the CPU: its exp takes half the time,
-    a running sum of rows a third of cumsum's, and a compare and byte sum a sixth of torch's (which makes
-    a bool tensor slowly and widens it to int64 to sum it)."""
-    np.subtract(logits, logits.max(0), out=logits)
+    with the uniforms `u` (blocks, batch), scaled in place. numpy rather than torch on the CPU: its exp
+    takes half the time, a running sum of rows a third of cumsum's, and a compare and byte sum a sixth of
+    torch's (which makes a bool tensor slowly and widens it to int64 to sum it). Ufuncs are called
+    directly, not through the array methods' Python wrappers."""
+    np.subtract(logits, np.maximum.reduce(logits, axis=0), out=logits)
     np.exp(logits, out=logits)
-    for i in range(1, len(logits)):
-        np.add(logits[i], logits[i - 1], out=logits[i])
-    u *= logits[-1]
-    below = np.less(logits, u)
-    return below.view(np.uint8).sum(0, dtype=np.uint8 if len(below) < 256 else np.int32)
+    for previous, row in itertools.pairwise(logits):
+        np.add(row, previous, out=row)
+    np.multiply(u, logits[-1], out=u)
+    below = np.less(logits, u).view(np.uint8)
+    return np.add.reduce(below, axis=0, dtype=np.uint8 if len(below) < 256 else np.int32)
 
 
 def _draw_torch(logits: torch.Tensor, u: torch.Tensor) -> np.ndarray:
     """_draw_numpy on the accelerator."""
     cdf = logits.sub_(logits.amax(0)).exp_().cumsum_(0)
     return (cdf < u.mul_(cdf[-1])).sum(0).cpu().numpy()
+
+
+def _as_slice(items: list[int]) -> slice | np.ndarray:
+    """`items` as a slice when they are consecutive (indexing by a slice takes a view), else an index array."""
+    if items == list(range(items[0], items[-1] + 1)):
+        return slice(items[0], items[-1] + 1)
+    return np.asarray(items)
 
 
 def _padded_widths(widths: list[int], bucket_cost: float = BUCKET_COST) -> dict[int, int]:

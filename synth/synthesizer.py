@@ -496,8 +496,7 @@ class Synthesizer:
     def _decode_raw(self, raw: torch.Tensor, layout: BlockLayout, draws: TaskDraws) -> tuple[np.ndarray, np.ndarray]:
         """`generate`'s output to (scalars, codes): tanh, and one category drawn per block (which
         overwrites the logits)."""
-        scalars = torch.tanh(raw[:, : layout.n_scalars]).cpu().numpy()
-        return scalars, layout.draw(raw, draws.uniform(layout.n_blocks, raw.shape[0]))
+        return layout.decode(raw, draws.uniform(layout.n_blocks, raw.shape[0]))
 
     def _frame(self, scalars: np.ndarray, codes: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
         """Decoded rows with every column but the IDs, which depend on the row's final position."""
@@ -514,7 +513,7 @@ class Synthesizer:
                 columns[spec.name] = numeric_column(spec, decoded[spec.name])
             else:
                 columns[spec.name] = category_column(spec, decoded[spec.name])
-        return pd.DataFrame(columns, index=pd.RangeIndex(n))
+        return pd.DataFrame(columns, index=pd.RangeIndex(n), copy=False)  # the columns are new: no copy
 
     def _with_ids(self, frame: pd.DataFrame, start: int, total: int, seed: int) -> pd.DataFrame:
         if not self.ids:

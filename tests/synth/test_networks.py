@@ -56,6 +56,17 @@ def test_draw_follows_each_blocks_softmax_with_its_bias():
         start += w
 
 
+def test_decode_gives_the_scalars_tanh_and_the_draws_codes():
+    layout = BlockLayout(2, [3, 4, 3], torch.device("cpu"))
+    raw = torch.randn(500, layout.width) * 3
+    u = torch.rand(layout.n_blocks, 500)
+    scalars, codes = layout.decode(raw.t().contiguous().t(), u.clone())  # as the generator returns it
+    assert scalars.shape == (500, 2) and scalars.dtype == np.float32
+    assert np.allclose(scalars, torch.tanh(raw[:, :2]).numpy(), rtol=0, atol=1e-6)
+    assert np.array_equal(codes, layout.draw(raw.t().contiguous().t(), u.clone()))
+    assert codes.shape == (500, 3) and codes.max() < 4
+
+
 def test_draw_is_safe_for_large_logits_and_wide_blocks():
     """The max is taken out before exp (no overflow at a logit of 1000), and a block wider than 255
     columns counts past a byte."""
