@@ -95,7 +95,7 @@ def _read(path, stem: str, kind: str, version: int = FORMAT_VERSION) -> tuple[di
     return spec, load_file(str(weights_file), device="cpu")
 
 
-def _rebuild(cls, spec: dict, device: str, sample_precision: str = "auto"):
+def _rebuild(cls, spec: dict, device: str, sample_precision: str = "auto", training: bool = True):
     cfg = dict(spec["config"])
     model = cls(device=device, column_kinds=spec["column_kinds"], sample_precision=sample_precision, **cfg)
     model.schema = Schema.from_dict(spec["schema"])
@@ -105,7 +105,7 @@ def _rebuild(cls, spec: dict, device: str, sample_precision: str = "auto"):
     model.epochs_done = spec["epochs_done"]
     model.history = spec["history"]
     model._gen = torch.Generator(model.device).manual_seed(model.config.seed)
-    model._build_networks()
+    model._build_networks(training)
     return model
 
 
@@ -115,10 +115,9 @@ def _sub(tensors: dict, prefix: str, device) -> dict:
 
 def load_model(cls, path, device: str = "auto", sample_precision: str = "auto"):
     spec, tensors = _read(path, "model", MODEL_KIND)
-    model = _rebuild(cls, spec, device, sample_precision)
+    model = _rebuild(cls, spec, device, sample_precision, training=False)  # a saved model samples
     model._generator.load_state_dict(_sub(tensors, "generator", model.device))
     model._generator.eval()
-    model._discriminator = model._opt_g = model._opt_d = None  # a saved model samples; it does not train
     return model
 
 

@@ -198,12 +198,16 @@ class Synthesizer:
         self._gen = torch.Generator(self.device).manual_seed(cfg.seed)
         self._build_networks()
 
-    def _build_networks(self) -> None:
+    def _build_networks(self, training: bool = True) -> None:
+        """The generator, and for training the critic and both optimisers (which a model loaded to sample
+        does without: building the first optimiser imports torch._dynamo, about a second)."""
         cfg = self.config
         t = self.transformer
         cond_dim = sum(t.block_widths()[b] for b in t.discrete_blocks())
         self._generator = Generator(cfg.embedding_dim + cond_dim, cfg.generator_dim, t.output_dim,
                                     cond_dim).to(self.device)
+        if not training:
+            return
         self._discriminator = Discriminator(t.output_dim, cond_dim, cfg.discriminator_dim, cfg.pac).to(self.device)
         # Fused Adam: one kernel for all parameters instead of a Python loop over them (8x on CPU).
         self._opt_g = torch.optim.Adam(self._generator.parameters(), lr=cfg.generator_lr, betas=(0.5, 0.9),

@@ -106,6 +106,8 @@ def test_save_and_load_on_cpu_give_the_same_rows(tmp_path, adult_model):
     assert spec["format_version"] == 1 and spec["kind"] == "synthd-model"
     loaded = Synthesizer.load(tmp_path / "m", device="cpu")
     pd.testing.assert_frame_equal(loaded.sample(2000, seed=11), adult_model.sample(2000, seed=11))
+    # A saved model only samples: no critic or optimisers are built for it.
+    assert loaded._discriminator is None and loaded._opt_g is None and loaded._opt_d is None
 
 
 def test_load_refuses_other_files(tmp_path):
