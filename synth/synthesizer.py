@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -381,25 +382,40 @@ class Synthesizer:
         self._sampling_parts()
         self._frozen_generator()
         keep_freed_memory()  # every batch frees tens of MB that the next one needs again
-        produced = generated = 0
-        forcing = False
+        # Tasks run `depth` at a time (fewer where torch has fewer threads, see run_in_order). Task k is
+        # sized, and told whether to force conditions, from the results `depth` places before it, which
+        # every number of workers has counted by the time it builds task k: so these, like the rows,
+        # depend on n, seed and plan alone.
+        depth = SAMPLE_WORKERS if n > GEN_BATCH else 1
+        counted: list[tuple[int, int, bool]] = []  # per result: rows generated, rows kept, forcing from then on
+        produced = 0
 
         def tasks() -> Iterator[Callable[[], tuple[pd.DataFrame, int]]]:
-            k = 0
+            k = built = 0
             while conditioned or k * size < n:  # unconditioned, every row is kept: no more than n are needed
-                rows = size if conditioned else min(size, n - k * size)
+                known = counted[: max(0, k - depth + 1)]
+                generated, kept = sum(c[0] for c in known), sum(c[1] for c in known)
+                if conditioned:
+                    rate = kept / generated if generated else None
+                    rows = _conditioned_task_rows(n - kept, rate, built - generated, size)
+                else:
+                    rows = min(size, n - k * size)
+                built += rows
+                forcing = bool(known) and known[-1][2]
                 yield functools.partial(self._batch_rows, rows, [seed, k], plan, forcing)
                 k += 1
 
-        for frame, batch in run_in_order(tasks(), SAMPLE_WORKERS if n > GEN_BATCH else 1):
-            generated += batch
+        forcing = False
+        for frame, batch in run_in_order(tasks(), depth):
+            result = (batch, len(frame))
             frame = self._with_ids(frame.iloc[: n - produced], start=produced, total=n, seed=seed)
             produced += len(frame)
             if len(frame):
                 yield frame
             if produced >= n:
                 return
-            forcing = forcing or self._check_progress(plan, produced, generated, n)
+            forcing = forcing or self._check_progress(plan, produced, sum(c[0] for c in counted) + batch, n)
+            counted.append((*result, forcing))
 
     def _batch_rows(self, batch: int, key: list[int], plan: Plan, forcing: bool) -> tuple[pd.DataFrame, int]:
         """Generate `batch` rows from the streams of `key` and keep those meeting `plan` (all their
@@ -609,6 +625,19 @@ def _check_count(name: str, value) -> int:
     if value < 1:
         raise SynthError(f"{name} must be at least 1, got {value}")
     return int(value)
+
+
+def _conditioned_task_rows(missing: int, rate: float | None, in_flight: int, first: int) -> int:
+    """Rows for the next task of a conditioned request: at the share of generated rows kept so far
+    (`rate`), enough for the `missing` rows that the `in_flight` rows are not expected to give, and a tenth
+    more; `first` before any task has come back. Fixed-size tasks had generated twice the rows needed when
+    nearly every row is kept (two tasks in flight, each enough for half of the request)."""
+    if rate is None:
+        return first
+    if rate == 0:
+        return TASK_ROWS
+    need = missing - in_flight * rate
+    return min(TASK_ROWS, max(MIN_GEN_BATCH, math.ceil(11 * need / (10 * rate))))
 
 
 def _rechunk(frames: Iterator[pd.DataFrame], size: int) -> Iterator[pd.DataFrame]:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synth import SynthError, Synthesizer
+from synth import SynthError, Synthesizer, synthesizer
 from synth.conditions import plan_conditions
 
 from .conftest import read_dataset
@@ -44,6 +44,41 @@ def test_conditions_are_met_in_every_row(adult_model):
     assert (several["income"] == " >50K").all() and several["age"].between(30, 40).all()
     numeric_only = adult_model.sample(200, seed=4, conditions={"hours-per-week": {"min": 50}})
     assert (numeric_only["hours-per-week"] >= 50).all()
+
+
+def test_conditioned_sampling_generates_little_more_than_it_keeps(adult_model, monkeypatch):
+    """Tasks after the first are sized by the share of rows kept so far, so the rows kept stay close to n
+    (fixed-size tasks could keep 2n: two in flight, each sized for half of the request)."""
+    n = 2 * synthesizer.GEN_BATCH + 500  # two workers, two tasks in flight
+    counts = []
+    batch_rows = Synthesizer._batch_rows
+
+    def counted(self, *args):
+        frame, generated = batch_rows(self, *args)
+        counts.append((generated, len(frame)))
+        return frame, generated
+
+    monkeypatch.setattr(Synthesizer, "_batch_rows", counted)
+    for conditions in ({"sex": "Female"}, {"sex": "Female", "age": {"min": 30, "max": 40}}):
+        counts.clear()
+        assert len(adult_model.sample(n, seed=5, conditions=conditions)) == n
+        kept = sum(k for _, k in counts)
+        assert n <= kept <= 1.15 * n, (conditions, counts)  # fixed-size tasks: 1.28n here
+
+
+@pytest.mark.parametrize(
+    ("missing", "rate", "in_flight", "rows"),
+    [
+        (10_000, None, 0, 777),  # no result yet: the first size
+        (10_000, 0.0, 5_000, 50_000),  # nothing kept yet: the largest task
+        (10_000, 0.5, 0, 22_000),  # 1.1 * 10,000 / 0.5
+        (10_000, 0.5, 8_000, 13_200),  # 4,000 of the 10,000 expected from the rows in flight
+        (10_000, 0.5, 30_000, 256),  # the rows in flight should do: the smallest task
+        (1_000_000, 0.5, 0, 50_000),  # at most TASK_ROWS
+    ],
+)
+def test_conditioned_task_sizes(missing, rate, in_flight, rows):
+    assert synthesizer._conditioned_task_rows(missing, rate, in_flight, first=777) == rows
 
 
 @pytest.mark.parametrize(
