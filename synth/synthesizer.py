@@ -390,6 +390,10 @@ class Synthesizer:
         counted: list[tuple[int, int, bool]] = []  # per result: rows generated, rows kept, forcing from then on
         produced = 0
 
+        # Conditioned, the tasks before any result take a tenth more than their share of the request: a
+        # condition nearly every row meets then takes one round of tasks, not a second for the last few rows.
+        first = min(TASK_ROWS, size * 11 // 10)
+
         def tasks() -> Iterator[Callable[[], tuple[pd.DataFrame, int]]]:
             k = built = 0
             while conditioned or k * size < n:  # unconditioned, every row is kept: no more than n are needed
@@ -397,7 +401,7 @@ class Synthesizer:
                 generated, kept = sum(c[0] for c in known), sum(c[1] for c in known)
                 if conditioned:
                     rate = kept / generated if generated else None
-                    rows = _conditioned_task_rows(n - kept, rate, built - generated, size)
+                    rows = _conditioned_task_rows(n - kept, rate, built - generated, first)
                 else:
                     rows = min(size, n - k * size)
                 built += rows
