@@ -7,11 +7,15 @@ import re
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from pandas.arrays import ArrowStringArray
 
 from synth.schema import ColumnSpec
 from synth.transformer import Coded
 
 _DAY, _MINUTE = 86_400, 60
+# pandas' Arrow-backed text dtypes: "str" (NaN for null; read_csv's default) and "string" (pd.NA)
+_TEXT_DTYPES = {"str": pd.StringDtype("pyarrow", na_value=np.nan), "string": pd.StringDtype("pyarrow", na_value=pd.NA)}
+_NUMPY_INTEGERS = ("int64", "int32", "int16", "int8", "uint64", "uint32", "uint16", "uint8")
 
 
 def numeric_column(spec: ColumnSpec, x: np.ndarray) -> pd.Series:
@@ -20,8 +24,12 @@ def numeric_column(spec: ColumnSpec, x: np.ndarray) -> pd.Series:
         x = np.clip(x, spec.minimum, spec.maximum)
     if spec.kind == "datetime":
         return _datetime(spec, x)
-    if spec.kind == "integer":
+    if spec.kind == "integer" or spec.dtype in _NUMPY_INTEGERS:  # an integer column modelled as continuous too
         x = np.round(x)
+    if spec.dtype in _NUMPY_INTEGERS + ("float64", "float32") and not np.isnan(x).any():
+        # numpy's cast: pandas checks a cast of floats to integers value by value (48 against 10 µs for a
+        # thousand values), and these are whole numbers inside the real range already.
+        return pd.Series(x.astype(spec.dtype, copy=False), copy=False)
     return _as_dtype(x, spec.dtype)
 
 
@@ -134,9 +142,8 @@ def category_column(spec: ColumnSpec, coded: Coded) -> pd.Series:
 
 def _texts(texts: pa.Array, dtype: str) -> pd.Series:
     """An Arrow string array as a column of the input's text dtype ("str", "string" or object)."""
-    if dtype in ("str", "string"):
-        pandas_dtype = pd.StringDtype("pyarrow", na_value=np.nan if dtype == "str" else pd.NA)
-        return texts.to_pandas(types_mapper={pa.large_string(): pandas_dtype}.get)
+    if dtype in _TEXT_DTYPES:  # wrapped as it is, a third faster than to_pandas
+        return pd.Series(ArrowStringArray(texts, dtype=_TEXT_DTYPES[dtype]), copy=False)
     return pd.Series(texts.to_numpy(zero_copy_only=False), dtype=object)  # None for null, as read
 
 

@@ -537,7 +537,10 @@ class Synthesizer:
                 columns[spec.name] = numeric_column(spec, decoded[spec.name])
             else:
                 columns[spec.name] = category_column(spec, decoded[spec.name])
-        return pd.DataFrame(columns, index=pd.RangeIndex(n), copy=False)  # the columns are new: no copy
+        # The columns' arrays, which are new (no copy) and need no aligning on an index as Series do: half
+        # the time, which counts in a small sample.
+        return pd.DataFrame({name: column.array for name, column in columns.items()}, index=pd.RangeIndex(n),
+                            copy=False)
 
     def _with_ids(self, frame: pd.DataFrame, start: int, total: int, seed: int) -> pd.DataFrame:
         if not self.ids:

@@ -42,3 +42,20 @@ def test_dates_across_the_calendar_come_back_as_strftime_writes_them(low, high):
 def test_dates_in_an_object_column_stay_objects_with_none_for_null():
     out = numeric_column(_date_spec("%Y-%m-%d", dtype="object"), np.array([0.0, np.nan, 86_400.0]))
     assert out.dtype == object and out.tolist() == ["1970-01-01", None, "1970-01-02"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "dtype", "values", "expected", "out_dtype"),
+    [
+        ("integer", "int64", [1.4, 2.6, -3.0, 12.0], [1, 3, 0, 10], "int64"),  # rounded, inside the real range
+        ("continuous", "int32", [1.4, 2.6], [1, 3], "int32"),  # an integer column modelled as continuous
+        ("continuous", "float32", [1.25, 9.5], [1.25, 9.5], "float32"),
+        ("integer", "int64", [1.4, np.nan], [1, None], "Int64"),  # a null: pandas' nullable integers
+        ("continuous", "float64", [0.5, np.nan], [0.5, None], "float64"),
+    ],
+)
+def test_numbers_come_back_in_the_inputs_dtype(kind, dtype, values, expected, out_dtype):
+    spec = ColumnSpec(name="n", kind=kind, dtype=dtype, minimum=0, maximum=10)
+    out = numeric_column(spec, np.array(values))
+    assert str(out.dtype) == out_dtype
+    assert [None if pd.isna(v) else v for v in out.tolist()] == expected
