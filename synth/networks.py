@@ -457,14 +457,13 @@ class BlockLayout:
         if raw.device.type == "cpu":
             # numpy views throughout: sampling threads hold Python's lock for each torch view or index, and
             # the other thread then waits for it between its numpy calls.
-            logits, uniforms = flipped.numpy(), uniforms.numpy()
-            for rows, blocks, width, count in self._draw_buckets:
-                # Every block of a draw bucket has the bucket's width: no padding to mask.
-                codes[blocks] = _draw_numpy(logits[rows].reshape(width, count, batch), uniforms[blocks])
-            return codes.T
+            logits, uniforms, kernel = flipped.numpy(), uniforms.numpy(), _draw_numpy
+        else:
+            logits, kernel = flipped, _draw_torch
         with torch.inference_mode():  # in place on the generator's output, an inference tensor
             for rows, blocks, width, count in self._draw_buckets:
-                codes[blocks] = _draw_torch(flipped[rows].view(width, count, batch), uniforms[blocks])
+                # Every block of a draw bucket has the bucket's width: no padding to mask.
+                codes[blocks] = kernel(logits[rows].reshape(width, count, batch), uniforms[blocks])
         return codes.T
 
     def expand(self, scalars: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:

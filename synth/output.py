@@ -16,6 +16,7 @@ _DAY, _MINUTE = 86_400, 60
 # pandas' Arrow-backed text dtypes: "str" (NaN for null; read_csv's default) and "string" (pd.NA)
 _TEXT_DTYPES = {"str": pd.StringDtype("pyarrow", na_value=np.nan), "string": pd.StringDtype("pyarrow", na_value=pd.NA)}
 _NUMPY_INTEGERS = ("int64", "int32", "int16", "int8", "uint64", "uint32", "uint16", "uint8")
+_NUMPY_NUMBERS = _NUMPY_INTEGERS + ("float64", "float32")
 
 
 def numeric_column(spec: ColumnSpec, x: np.ndarray) -> pd.Series:
@@ -26,10 +27,6 @@ def numeric_column(spec: ColumnSpec, x: np.ndarray) -> pd.Series:
         return _datetime(spec, x)
     if spec.kind == "integer" or spec.dtype in _NUMPY_INTEGERS:  # an integer column modelled as continuous too
         x = np.round(x)
-    if spec.dtype in _NUMPY_INTEGERS + ("float64", "float32") and not np.isnan(x).any():
-        # numpy's cast: pandas checks a cast of floats to integers value by value (48 against 10 µs for a
-        # thousand values), and these are whole numbers inside the real range already.
-        return pd.Series(x.astype(spec.dtype, copy=False), copy=False)
     return _as_dtype(x, spec.dtype)
 
 
@@ -59,8 +56,7 @@ def _fixed_width_texts(seconds: np.ndarray, null: np.ndarray, fmt: str) -> pa.Ar
     if any(field and field not in _FIELD_WIDTHS for field, _ in tokens):
         return None
     day, in_day = np.divmod(seconds, _DAY)
-    low = int(day.min()) if len(day) else 0
-    span = (int(day.max()) - low + 1) if len(day) else 0
+    low, span = (int(day.min()), int(day.max() - day.min()) + 1) if len(day) else (0, 0)
     if span <= len(day):  # the calendar of each day in the range, looked up: real dates span few days
         year, month, mday = (np.take(field, day - low) for field in _civil(np.arange(low, low + span)))
     else:
@@ -128,7 +124,7 @@ def datetime_resolution(seconds: np.ndarray) -> int:
 
 def category_column(spec: ColumnSpec, coded: Coded) -> pd.Series:
     dictionary = coded.dictionary
-    if spec.dtype in ("str", "string"):
+    if spec.dtype in _TEXT_DTYPES:
         # Arrow's take builds the string column in C: ten times faster than from Python objects.
         texts = pa.array([None if v is None else str(v) for v in dictionary], type=pa.large_string())
         return _texts(texts.take(pa.array(coded.codes)), spec.dtype)
@@ -154,6 +150,12 @@ def _any_null(coded: Coded) -> bool:
 
 
 def _as_dtype(values: np.ndarray, dtype: str) -> pd.Series:
+    """`values` as a Series of `dtype` (pandas' nullable kinds for an integer or boolean column with nulls);
+    floats meant for an integer dtype come rounded."""
+    if values.dtype.kind == "f" and dtype in _NUMPY_NUMBERS and not np.isnan(values).any():
+        # numpy's cast: pandas checks a cast of floats to integers value by value (48 against 10 µs for a
+        # thousand values).
+        return pd.Series(values.astype(dtype, copy=False), copy=False)
     try:
         if dtype.startswith(("int", "uint")) and pd.isna(values).any():
             return pd.Series(values, dtype="Int64")

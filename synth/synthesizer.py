@@ -387,7 +387,7 @@ class Synthesizer:
         # every number of workers has counted by the time it builds task k: so these, like the rows,
         # depend on n, seed and plan alone.
         depth = SAMPLE_WORKERS if n > GEN_BATCH else 1
-        counted: list[tuple[int, int, bool]] = []  # per result: rows generated, rows kept, forcing from then on
+        counted = [(0, 0, False)]  # after each result: rows generated and kept so far, forcing from then on
         produced = 0
 
         # Conditioned, the tasks before any result take a tenth more than their share of the request: a
@@ -397,29 +397,26 @@ class Synthesizer:
         def tasks() -> Iterator[Callable[[], tuple[pd.DataFrame, int]]]:
             k = built = 0
             while conditioned or k * size < n:  # unconditioned, every row is kept: no more than n are needed
-                known = counted[: max(0, k - depth + 1)]
-                generated, kept = sum(c[0] for c in known), sum(c[1] for c in known)
+                generated, kept, forcing = counted[max(0, k - depth + 1)]
                 if conditioned:
                     rate = kept / generated if generated else None
                     rows = _conditioned_task_rows(n - kept, rate, built - generated, first)
                 else:
                     rows = min(size, n - k * size)
                 built += rows
-                forcing = bool(known) and known[-1][2]
                 yield functools.partial(self._batch_rows, rows, [seed, k], plan, forcing)
                 k += 1
 
-        forcing = False
         for frame, batch in run_in_order(tasks(), depth):
-            result = (batch, len(frame))
+            generated, kept, forcing = counted[-1]
+            generated, kept = generated + batch, kept + len(frame)
             frame = self._with_ids(frame.iloc[: n - produced], start=produced, total=n, seed=seed)
             produced += len(frame)
             if len(frame):
                 yield frame
             if produced >= n:
                 return
-            forcing = forcing or self._check_progress(plan, produced, sum(c[0] for c in counted) + batch, n)
-            counted.append((*result, forcing))
+            counted.append((generated, kept, forcing or self._check_progress(plan, produced, generated, n)))
 
     def _batch_rows(self, batch: int, key: list[int], plan: Plan, forcing: bool) -> tuple[pd.DataFrame, int]:
         """Generate `batch` rows from the streams of `key` and keep those meeting `plan` (all their
