@@ -67,13 +67,14 @@ def test_decode_gives_the_scalars_tanh_and_the_draws_codes():
     assert codes.shape == (500, 3) and codes.max() < 4
 
 
-def test_draw_is_safe_for_large_logits_and_wide_blocks():
-    """The max is taken out before exp (no overflow at a logit of 1000), and a block wider than 255
-    columns counts past a byte."""
+@pytest.mark.parametrize("level", [1000.0, -1000.0, 0.0])
+def test_draw_is_safe_for_large_logits_and_wide_blocks(level):
+    """Logits far above or below zero (exp overflows, or every exp is 0) are drawn as well as those near
+    it, and a block wider than 255 columns counts past a byte."""
     layout = BlockLayout(0, [2, 300], torch.device("cpu"))
-    raw = torch.zeros(1000, 302)
-    raw[:, 0], raw[:, 1] = 1000.0, 999.0
-    raw[:, 2 + 280] = 1000.0  # block 1: column 280 of 300 takes almost all the weight
+    raw = torch.full((1000, 302), level - 50.0)
+    raw[:, 0], raw[:, 1] = level, level - 1.0
+    raw[:, 2 + 280] = level  # block 1: column 280 of 300 takes almost all the weight
     codes = layout.draw(raw.index_select(1, layout.draw_rows), torch.rand(layout.n_blocks, len(raw)))
     share = np.bincount(codes[:, 0], minlength=2) / 1000
     assert abs(share[0] - 1 / (1 + np.exp(-1))) < 0.05
