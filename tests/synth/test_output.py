@@ -2,10 +2,12 @@ import datetime
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
-from synth.output import numeric_column
+from synth.output import category_column, numeric_column
 from synth.schema import DATETIME_FORMATS, ColumnSpec
+from synth.transformer import Coded
 
 
 def _date_spec(fmt: str, dtype: str = "str") -> ColumnSpec:
@@ -59,3 +61,17 @@ def test_numbers_come_back_in_the_inputs_dtype(kind, dtype, values, expected, ou
     out = numeric_column(spec, np.array(values))
     assert str(out.dtype) == out_dtype
     assert [None if pd.isna(v) else v for v in out.tolist()] == expected
+
+
+@pytest.mark.parametrize("dtype", ["str", "string"])
+def test_text_categories_come_back_in_the_inputs_dtype_outside_arrows_default_pool(dtype):
+    """Text columns are allocated by malloc, which keeps freed memory for the next batch, not by Arrow's
+    default pool, which hands it back to the kernel."""
+    pool = pa.default_memory_pool()
+    before = pool.bytes_allocated()
+    out = category_column(ColumnSpec(name="c", kind="categorical", dtype=dtype),
+                          Coded(np.array([1, 0, 2, 1] * 5_000), ["a", "bb", None]))
+    assert str(out.dtype) == dtype
+    assert out.iloc[:4].isna().tolist() == [False, False, True, False]
+    assert out.iloc[:4].fillna("-").tolist() == ["bb", "a", "-", "bb"]
+    assert pool.bytes_allocated() == before
