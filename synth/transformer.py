@@ -16,7 +16,6 @@ The generator's output vector is laid out as [scalars | block 0 | block 1 | ...]
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -50,20 +49,36 @@ class ContinuousEncoder:
     def mixture(self) -> Mixture:
         return Mixture(np.array(self.weights), np.array(self.means), np.array(self.stds))
 
-    def output_map(self) -> Callable[[np.ndarray], np.ndarray]:
-        """A standardised value to the column's value: the calibration map (monotone, from the
-        generator's marginal onto the real one, so rank order is kept), then the column's scale.
-        Built on first use after each calibration (kept outside the dataclass's fields)."""
-        built = self.__dict__.get("_output_map")
+    def decode_map(self) -> Interpolator:
+        """The column's value as one piecewise-linear function of the mode coordinate u = 4 mode + alpha:
+        mode m's range (alpha in [-1, 1]) is [4m - 1, 4m + 1]. Along it the map is the mode's affine
+        (means[m] + 4 stds[m] alpha, standardised), then the calibration map (monotone, from the generator's
+        marginal onto the real one, so rank order is kept), then the column's scale; between modes it is
+        never used. One lookup replaces three per value (the mode's mean and spread, then the calibration
+        segment). Built on first use after each calibration (kept outside the dataclass's fields)."""
+        built = self.__dict__.get("_decode_map")
         if built is None or built[0] is not self.calibration:
-            if self.calibration is None:
-                def scaled(z, std=self.std, mean=self.mean):
-                    return z * std + mean
-                built = None, scaled
-            else:
-                built = self.calibration, Interpolator(self.calibration, self.quantiles, self.std, self.mean)
-            self.__dict__["_output_map"] = built
+            built = self.calibration, Interpolator(*self._decode_points())
+            self.__dict__["_decode_map"] = built
         return built[1]
+
+    def _decode_points(self) -> tuple[np.ndarray, np.ndarray]:
+        """decode_map's breakpoints: each mode's ends, and the calibration points within its range (their
+        own values, so that a jump, a repeated point, stays a jump)."""
+        if self.calibration is None:
+            grid, values = np.array([]), np.array([])
+        else:
+            grid, values = np.asarray(self.calibration), np.asarray(self.quantiles)
+        us, fs = [], []
+        for m, (mean, std) in enumerate(zip(self.means, self.stds, strict=True)):
+            low, high = mean - 4 * std, mean + 4 * std
+            inside = (grid > low) & (grid < high)
+            ends = np.array([low, high])
+            if self.calibration is not None:
+                ends = np.interp(ends, grid, values)
+            us += [[4 * m - 1], 4 * m + (grid[inside] - mean) / (4 * std), [4 * m + 1]]
+            fs += [ends[:1], values[inside], ends[1:]]
+        return np.concatenate(us), np.concatenate(fs) * self.std + self.mean
 
 
 @dataclass
@@ -344,7 +359,9 @@ def encode_continuous(enc: ContinuousEncoder, x: np.ndarray, rng) -> tuple[np.nd
 def decode_continuous(enc: ContinuousEncoder, alpha: np.ndarray, mode: np.ndarray) -> np.ndarray:
     k = len(enc.weights)
     m = np.minimum(mode, k - 1) if enc.nullable else mode
-    x = enc.output_map()(np.clip(alpha, -1, 1) * (4 * np.asarray(enc.stds))[m] + np.asarray(enc.means)[m])
+    u = np.multiply(m, 4.0)  # the mode coordinate (ContinuousEncoder.decode_map)
+    u += np.clip(alpha, -1, 1)
+    x = enc.decode_map()(u)
     if enc.nullable:
         x[mode >= k] = np.nan
     return x
