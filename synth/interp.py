@@ -63,13 +63,15 @@ class Interpolator:
         slack = 1e-9 * max(abs(self.lo), abs(self.hi), self.hi - self.lo)
         first = np.searchsorted(self.xp, edges[:-1] - slack, side="right")
         last = np.searchsorted(self.xp, edges[1:] + slack, side="right")
-        self.segment = np.where(last - first <= 1, np.maximum(first - 1, 0), -1).astype(np.intp)
+        segment = np.where(last - first <= 1, np.maximum(first - 1, 0), -1)
+        # As narrow integers as the segments allow: the table stays in cache between calls
+        self.segment = segment.astype(np.int16 if len(self.xp) < 1 << 15 else np.int32)
 
     def _first(self, x: np.ndarray) -> np.ndarray:
         """The segment at the left edge of each value's cell, -1 where its cell is searched."""
         with np.errstate(invalid="ignore"):  # NaN: any cell will do, and it stays NaN
             cell = ((x - self.lo) * self.per_unit).astype(np.intp)
-        return np.take(self.segment, cell, mode="clip")
+        return np.take(self.segment, cell, mode="clip").astype(np.intp)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)

@@ -498,8 +498,8 @@ def _draw_numpy(logits: np.ndarray, u: np.ndarray) -> np.ndarray:
     return np.add.reduce(below, axis=0, dtype=np.uint8 if len(below) < 256 else np.int32)
 
 
-# A row's sum of exps within these leaves its largest one above 1e-23 (a normal float32, its smallest
-# terms' share exact to 1e-15) and far from overflow (3.4e38).
+# A row's sum of exps within these is far from overflow (3.4e38), and its largest term is above 1e-23 (for
+# widths up to 1,000), so a term too small for float32 to hold exactly (below 1e-38) has a share below 1e-15.
 _SAFE_TOTALS = (np.float32(1e-20), np.float32(1e30))
 
 

@@ -51,3 +51,12 @@ def test_every_value_finds_its_segment_whatever_the_cells(cells, monkeypatch):
 def test_interpolator_refuses_a_decreasing_grid():
     with pytest.raises(ValueError):
         Interpolator([0.0, 2.0, 1.0], [0.0, 1.0, 2.0])
+
+
+def test_a_map_with_more_segments_than_int16_holds():
+    rng = np.random.default_rng(3)
+    xp, fp = np.sort(rng.normal(size=40_000)), np.sort(rng.normal(size=40_000))
+    interpolator = Interpolator(xp, fp)
+    assert interpolator.segment.dtype == np.int32
+    x = rng.normal(size=20_000) * 1.2
+    assert np.allclose(interpolator(x), np.interp(x, xp, fp), rtol=0, atol=1e-9)
