@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 CELLS_PER_POINT = 8  # cells per breakpoint to start with
-MAX_CELLS = 1 << 16  # 512 KiB of table at most; the cells values land in most stay in cache
+MAX_CELLS = 1 << 16  # 128 KiB of int16 table at most; the cells values land in most stay in cache
 SEARCHED_SHARE = 0.05  # cells double until fewer values than this land in a cell that is searched
 
 

@@ -438,7 +438,7 @@ class BlockLayout:
         return flat.index_select(0, self.draw_rows)
 
     def decode(self, raw: torch.Tensor, uniforms: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """(batch, scalars) float32 tanh of the scalars, and `draw`'s codes (see there: both arguments are
+        """(batch, scalars) float32 tanh of the scalars, and `draw`'s codes (see there: both arguments may be
         overwritten)."""
         if raw.device.type == "cpu":  # in numpy: a torch op holds Python's lock longer (see draw)
             scalars = np.tanh(raw.numpy()[:, : self.n_scalars])
@@ -449,8 +449,9 @@ class BlockLayout:
     def draw(self, raw: torch.Tensor, uniforms: torch.Tensor) -> np.ndarray:
         """(batch, blocks) int32 codes, one category per block drawn from the softmax of its logits by
         inverse CDF, with `uniforms` (blocks, batch) from [0, 1) on raw's device. `raw` has its columns in
-        `draw_rows` order (FrozenGenerator), best as the transposed view the generator returns. Both are
-        overwritten: the logits, and the uniforms (scaled)."""
+        `draw_rows` order (FrozenGenerator), best as the transposed view the generator returns. Both may be
+        overwritten: the uniforms (scaled), and on the accelerator, or on the CPU for a bucket whose exps
+        leave the safe range (_draw_numpy), the logits."""
         flipped = raw.t().contiguous()  # a view of raw when it is the transposed view the generator returns
         batch = raw.shape[0]
         codes = np.empty((self.n_blocks, batch), dtype=np.int32)
