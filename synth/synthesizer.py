@@ -515,8 +515,8 @@ class Synthesizer:
         return layout.draw_offset(per_column)
 
     def _decode_raw(self, raw: torch.Tensor, layout: BlockLayout, draws: TaskDraws) -> tuple[np.ndarray, np.ndarray]:
-        """`generate`'s output to (scalars, codes): tanh, and one category drawn per block (which
-        overwrites the logits)."""
+        """`generate`'s output to (scalars, codes): tanh, and one category drawn per block (which may
+        overwrite the logits, see BlockLayout.draw)."""
         return layout.decode(raw, draws.uniform(layout.n_blocks, raw.shape[0]))
 
     def _frame(self, scalars: np.ndarray, codes: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:

@@ -54,8 +54,9 @@ class ContinuousEncoder:
         mode m's range (alpha in [-1, 1]) is [4m - 1, 4m + 1]. Along it the map is the mode's affine
         (means[m] + 4 stds[m] alpha, standardised), then the calibration map (monotone, from the generator's
         marginal onto the real one, so rank order is kept), then the column's scale; between modes it is
-        never used. One lookup replaces three per value (the mode's mean and spread, then the calibration
-        segment). Built on first use after each calibration (kept outside the dataclass's fields)."""
+        never used. So decoding a value looks up one segment of one map, not the mode's mean and spread and
+        then a segment of the calibration map. Built on first use after each calibration (kept outside the
+        dataclass's fields)."""
         built = self.__dict__.get("_decode_map")
         if built is None or built[0] is not self.calibration:
             built = self.calibration, Interpolator(*self._decode_points())
