@@ -43,14 +43,16 @@ TRAIN_FRACTION = 0.7
 
 
 def data_dir() -> Path:
-    """SYNTHD_DATASETS, else shared/datasets beside the repository (where the workplace lays it)."""
+    """The folder named by SYNTHD_DATASETS, which holds the benchmark tables (adult.csv, ...). The repository
+    carries only the small slices the tests read (tests/data), so a benchmark needs this set."""
     env = os.environ.get("SYNTHD_DATASETS")
-    if env:
-        return Path(env)
-    for candidate in (REPO / "shared" / "datasets", REPO.parent / "shared" / "datasets"):
-        if candidate.is_dir():
-            return candidate
-    return REPO.parent / "shared" / "datasets"
+    if not env:
+        raise SystemExit("set SYNTHD_DATASETS to the folder holding the benchmark tables (adult.csv, "
+                         "credit_default.csv, ...: bench/README.md lists them and where they come from)")
+    path = Path(env)
+    if not path.is_dir():
+        raise SystemExit(f"SYNTHD_DATASETS={env} is not a folder")
+    return path
 
 
 def resolve(name: str) -> Dataset:

@@ -1,4 +1,4 @@
-"""Quality, usefulness and privacy report for a synthetic table, written from /work/shared/METRICS.md.
+"""Quality, usefulness and privacy report for a synthetic table, written from the definitions in METRICS.md.
 
 Fidelity
     column shapes: KS complement for numeric columns (continuous, integer, datetime as seconds; nulls

@@ -1,6 +1,6 @@
 """Score a trained model: the engine's quality report, plus a privacy verdict that every model carries.
 
-The privacy numbers come from synth.quality (see /work/shared/METRICS.md): the exact-copy rate (share of
+The privacy numbers come from synth.quality (definitions in METRICS.md): the exact-copy rate (share of
 synthetic rows equal to a training row in every non-ID column) and the DCR share (share of synthetic rows
 nearer to a training row than to a holdout row). A model is *flagged* when either says it is copying its
 training rows rather than drawing new ones from the same population:

@@ -1,16 +1,20 @@
-import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-# The shared datasets sit beside the repository (../shared/datasets), in CI as here.
-DATASETS = Path(os.environ.get("SYNTHD_DATASETS", Path(__file__).resolve().parents[3] / "shared" / "datasets"))
+# Seeded slices of public tables, kept in the repository so that a clone runs the tests alone
+# (tests/data/README.md says where each comes from and how it was cut).
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def read_dataset(name: str, rows: int | None = None, **kw) -> pd.DataFrame:
-    df = pd.read_csv(DATASETS / f"{name}.csv", **kw)
-    return df.sample(n=rows, random_state=0).reset_index(drop=True) if rows else df
+    """The first `rows` rows of the slice `name` (all of it by default). Each slice is a seeded random sample,
+    so its first rows are a random sample too."""
+    df = pd.read_csv(DATA / f"{name}.csv", nrows=rows, **kw)
+    if rows is not None and len(df) < rows:
+        raise ValueError(f"tests/data/{name}.csv holds {len(df)} rows, fewer than the {rows} asked for")
+    return df
 
 
 @pytest.fixture(scope="session")

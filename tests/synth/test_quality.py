@@ -31,8 +31,8 @@ from .conftest import read_dataset
 
 @pytest.fixture(scope="module")
 def adult() -> pd.DataFrame:
-    # the first 6,000 rows, shuffled, without the few duplicated rows (they would tie in DCR / copy checks)
-    df = read_dataset("adult").iloc[:6000].drop_duplicates()
+    # the 6,000-row slice, shuffled, without the few duplicated rows (they would tie in DCR / copy checks)
+    df = read_dataset("adult").drop_duplicates()
     return df.sample(frac=1.0, random_state=0).reset_index(drop=True)
 
 
