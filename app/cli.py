@@ -54,7 +54,7 @@ def _create_key(args: argparse.Namespace, settings: Settings) -> int:
     from app.core.db import make_engine, make_sessionmaker
     from app.tenants import create_key
 
-    engine = make_engine(settings)
+    engine = make_engine(settings, "admin")
     try:
         with make_sessionmaker(engine)() as session:
             key = create_key(session, args.tenant)
@@ -73,7 +73,7 @@ def _sweep(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.grace is not None:
         settings = settings.model_copy(update={"sweep_grace_seconds": args.grace})
-    engine = make_engine(settings)
+    engine = make_engine(settings, "admin")
     try:
         report = run_sweep(make_sessionmaker(engine), BlobStore.from_settings(settings), settings,
                            delete_missing_rows=args.delete_missing_rows, dry_run=args.dry_run)

@@ -22,7 +22,7 @@ def run_demo(settings: Settings, args: argparse.Namespace) -> int:
     from app.tenants import create_key
 
     upgrade(settings)
-    engine = make_engine(settings)
+    engine = make_engine(settings, "admin")
     with make_sessionmaker(engine)() as session:
         key = create_key(session, args.tenant)
     engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import signal
@@ -22,7 +23,9 @@ class Worker:
     def __init__(self, settings: Settings, worker_id: str | None = None) -> None:
         self.settings = settings
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.engine = make_engine(settings)
+        self.engine = make_engine(settings, "worker", self.id)
+        if settings.fault_freeze_at:
+            freeze_inside_checkpoint_write(self.engine, int(settings.fault_freeze_at.partition(":")[2] or 1))
         self.sessions = make_sessionmaker(self.engine)
         self.blobs = BlobStore.from_settings(settings)
         self.stopping = threading.Event()
@@ -75,6 +78,22 @@ class Worker:
                 break
         self.engine.dispose()
         return done
+
+
+def freeze_inside_checkpoint_write(engine, nth: int) -> None:  # noqa: ANN001
+    """Tests only (SYNTHD_FAULT_FREEZE_AT=checkpoint_write:N): stop this process with SIGSTOP, once, right after
+    the statement that records its Nth checkpoint and before its COMMIT, so that the session sits idle inside a
+    transaction holding the job's row lock, as a paused VM or a swap storm can leave it."""
+    from sqlalchemy import event
+
+    seen = itertools.count(1)
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _freeze(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        writes_checkpoint = statement.lstrip().upper().startswith("UPDATE JOBS") and "checkpoint_key" in statement
+        if writes_checkpoint and next(seen) == nth:
+            log.warning("worker: freezing inside the checkpoint's transaction (SYNTHD_FAULT_FREEZE_AT)")
+            os.kill(os.getpid(), signal.SIGSTOP)
 
 
 def _set_torch_threads(count: int) -> None:

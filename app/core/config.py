@@ -29,6 +29,23 @@ class Settings(BaseSettings):
         description='JSON of fsspec storage options, e.g. {"endpoint_url": "http://minio:9000", "key": ...}.',
     )
     auto_migrate: bool = Field(False, description="Apply Alembic migrations when the API or worker starts.")
+    db_lock_timeout_seconds: float = Field(
+        3.0, ge=0, description="Longest an API statement waits for a row lock (0: no limit); a job's row held by "
+        "a stuck worker answers 409 job_busy instead of hanging the request.")
+    db_statement_timeout_seconds: float = Field(
+        30.0, ge=0, description="Longest any API or worker statement runs (0: no limit).")
+    db_idle_in_transaction_seconds: float = Field(
+        10.0, ge=0, description="A worker's session idle inside a transaction this long is ended by Postgres, "
+        "freeing the job rows it locked (0: never). A worker's transactions last milliseconds.")
+    db_worker_lock_timeout_seconds: float = Field(
+        10.0, ge=0, description="Longest a worker's statement waits for a row lock (0: no limit).")
+    db_keepalive_seconds: float = Field(
+        10.0, gt=0, description="Idle seconds before TCP keepalive probes on every Postgres connection, on both "
+        "ends; a vanished peer is dropped 15 s after (3 probes 5 s apart).")
+    fault_freeze_at: str | None = Field(
+        None, pattern=r"^checkpoint_write(:[1-9][0-9]*)?$",
+        description="Tests only: `checkpoint_write:N` makes a worker stop itself (SIGSTOP) inside the transaction "
+        "that records its Nth checkpoint (default the first), between the UPDATE and the COMMIT.")
 
     # --- API -------------------------------------------------------------------------------------------
     host: str = "127.0.0.1"

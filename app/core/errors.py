@@ -12,6 +12,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
+from app.core.db import timed_out
 from app.schemas import ErrorOut
 from app.storage import BlobStoreError
 from synth.errors import SynthError
@@ -114,6 +115,12 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(PoolTimeout)
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: Exception) -> JSONResponse:
+        if timed_out(exc):
+            log.warning("%s %s: database statement stopped by its time limit: %s", request.method, request.url.path,
+                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            return JSONResponse(error_body("database_busy", "the database did not finish in time (a row is locked "
+                                           "or a statement ran long); nothing was changed; retry in a few seconds"),
+                                status_code=503, headers={"Retry-After": "5"})
         if isinstance(exc, PoolTimeout) or _database_down(exc):
             log.warning("%s %s: database unavailable: %s", request.method, request.url.path,
                         str(exc).splitlines()[0] if str(exc) else type(exc).__name__)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app import queue
 from app.api.deps import CurrentTenant, SessionDep, SettingsDep, find_owned
+from app.core.db import LOCK_TIMEOUT, timed_out
 from app.core.errors import COMMON_RESPONSES, NOT_FOUND, TOO_LARGE, APIError, error_response
 from app.models import Dataset, Job, Model
 from app.schemas import JobCreate, JobOut, JobParams
@@ -86,11 +89,23 @@ def get_job(job_id: JobId, tenant: CurrentTenant, session: SessionDep) -> JobOut
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut,
-             responses={**NOT_FOUND, 409: error_response("The job already finished")}, summary="Cancel")
-def cancel_job(job_id: JobId, tenant: CurrentTenant, session: SessionDep) -> JobOut:
+             responses={**NOT_FOUND, 409: error_response("The job already finished (already_finished), or its "
+                                                         "worker is writing to it right now (job_busy: retry after "
+                                                         "Retry-After seconds)")}, summary="Cancel")
+def cancel_job(job_id: JobId, tenant: CurrentTenant, session: SessionDep, settings: SettingsDep) -> JobOut:
     """Cancel a queued job, or stop a running one (its worker stops within an epoch and keeps no model)."""
     job = find_owned(session, Job, tenant.id, job_id, "job")
-    if not queue.cancel(session, job.id):
+    try:
+        cancelled = queue.cancel(session, job.id)
+    except OperationalError as exc:
+        if not timed_out(exc, LOCK_TIMEOUT):
+            raise
+        session.rollback()
+        wait = max(1, math.ceil(settings.db_idle_in_transaction_seconds))
+        raise APIError(409, "job_busy", f"job {job.id}'s worker holds it in an unfinished write; nothing was "
+                       f"changed. Postgres ends such a write within {wait}s: retry then",
+                       headers={"Retry-After": str(wait)}) from None
+    if not cancelled:
         session.refresh(job)
         raise APIError(409, "already_finished", f"job {job.id} already {job.status}; nothing to cancel")
     session.refresh(job)
