@@ -18,7 +18,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.models import Job, Model, utcnow
+from app.models import ACTIVE_STATES, Job, JobStatus, Model, utcnow
 
 
 @dataclass
@@ -28,12 +28,12 @@ class Claim:
 
 
 def _expired(now):  # noqa: ANN001, ANN202
-    return and_(Job.status == "running", Job.lease_expires_at < now)
+    return and_(Job.status == JobStatus.RUNNING, Job.lease_expires_at < now)
 
 
 def _claimable(now):  # noqa: ANN001, ANN202
     """Queued (and not waiting out a retry delay), or running on a lease that lapsed."""
-    ready = and_(Job.status == "queued", or_(Job.retry_at.is_(None), Job.retry_at <= now))
+    ready = and_(Job.status == JobStatus.QUEUED, or_(Job.retry_at.is_(None), Job.retry_at <= now))
     return or_(ready, _expired(now))
 
 
@@ -53,11 +53,11 @@ def claim(session: Session, worker_id: str, lease_seconds: float, max_attempts: 
         if row is None:
             session.commit()
             return None
-        if row.status == "running" and row.attempts >= max_attempts:
+        if row.status == JobStatus.RUNNING and row.attempts >= max_attempts:
             session.execute(
                 update(Job)
                 .where(Job.id == row.id, Job.attempts == row.attempts, _expired(now))
-                .values(status="failed", finished_at=now, updated_at=now, lease_expires_at=None,
+                .values(status=JobStatus.FAILED, finished_at=now, updated_at=now, lease_expires_at=None,
                         error=f"gave up after {row.attempts} attempts: each time the worker training it "
                         "stopped renewing its lease (it died, was killed or ran out of memory)"
                         + _last_error_suffix(session, row.id))
@@ -67,7 +67,7 @@ def claim(session: Session, worker_id: str, lease_seconds: float, max_attempts: 
         result = session.execute(
             update(Job)
             .where(Job.id == row.id, Job.attempts == row.attempts, _claimable(now))
-            .values(status="running", worker_id=worker_id, attempts=Job.attempts + 1, retry_at=None,
+            .values(status=JobStatus.RUNNING, worker_id=worker_id, attempts=Job.attempts + 1, retry_at=None,
                     lease_expires_at=now + timedelta(seconds=lease_seconds),
                     started_at=func.coalesce(Job.started_at, now), updated_at=now)
         )
@@ -83,7 +83,7 @@ def _last_error_suffix(session: Session, job_id: str) -> str:
 
 
 def _held(job_id: str, worker_id: str):  # noqa: ANN202
-    return and_(Job.id == job_id, Job.worker_id == worker_id, Job.status == "running")
+    return and_(Job.id == job_id, Job.worker_id == worker_id, Job.status == JobStatus.RUNNING)
 
 
 def renew(session: Session, job_id: str, worker_id: str, lease_seconds: float, **progress) -> bool:
@@ -106,7 +106,7 @@ def finish(session: Session, job_id: str, worker_id: str, model: Model) -> bool:
     try:
         result = session.execute(
             update(Job).where(_held(job_id, worker_id))
-            .values(status="succeeded", finished_at=now, updated_at=now, lease_expires_at=None,
+            .values(status=JobStatus.SUCCEEDED, finished_at=now, updated_at=now, lease_expires_at=None,
                     eta_seconds=0.0, error=None)
         )
         if result.rowcount != 1:
@@ -131,9 +131,9 @@ def fail(session: Session, job_id: str, worker_id: str, error: str, *, retry: bo
     if job is None:
         session.rollback()
         return None
-    status = "queued" if retry and job.attempts < max_attempts else "failed"
+    status = JobStatus.QUEUED if retry and job.attempts < max_attempts else JobStatus.FAILED
     values = {"status": status, "error": error[:4000], "updated_at": now, "lease_expires_at": None}
-    if status == "failed":
+    if status == JobStatus.FAILED:
         values["finished_at"] = now
     else:
         values["worker_id"] = None
@@ -148,8 +148,8 @@ def cancel(session: Session, job_id: str) -> bool:
     """Cancel a queued or running job at once; its worker notices at its next lease renewal and stops."""
     now = utcnow()
     result = session.execute(
-        update(Job).where(Job.id == job_id, Job.status.in_(("queued", "running")))
-        .values(status="cancelled", finished_at=now, updated_at=now, lease_expires_at=None, eta_seconds=None)
+        update(Job).where(Job.id == job_id, Job.status.in_(ACTIVE_STATES))
+        .values(status=JobStatus.CANCELLED, finished_at=now, updated_at=now, lease_expires_at=None, eta_seconds=None)
     )
     session.commit()
     return result.rowcount == 1
@@ -165,7 +165,7 @@ def release(session: Session, job_id: str, worker_id: str) -> bool:
     now = utcnow()
     result = session.execute(
         update(Job).where(_held(job_id, worker_id))
-        .values(status="queued", worker_id=None, lease_expires_at=None, updated_at=now, eta_seconds=None,
+        .values(status=JobStatus.QUEUED, worker_id=None, lease_expires_at=None, updated_at=now, eta_seconds=None,
                 attempts=Job.attempts - 1)
     )
     session.commit()

@@ -102,7 +102,7 @@ def service_env(state: dict) -> dict[str, str]:
 
 
 def synthd(env: dict, *args: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=REPO, env=env, check=True,
+    return subprocess.run([sys.executable, "-m", "synthd", *args], cwd=REPO, env=env, check=True,
                           capture_output=True, text=True, **kw)
 
 
@@ -137,7 +137,7 @@ class API:
         self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port), "--log-level", "warning"],
+            [sys.executable, "-m", "synthd", "serve", "--port", str(self.port), "--log-level", "warning"],
             cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 120) -> None:
@@ -235,7 +235,7 @@ def set_up(args: argparse.Namespace, work: Path) -> dict:
                 f"job {dataset['job_id']} ({args.epochs} epochs), starting a worker")
             started = time.monotonic()
             with open(work / "worker.log", "wb") as wlog:
-                worker = subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--max-jobs", "1"],
+                worker = subprocess.Popen([sys.executable, "-m", "synthd", "worker", "--max-jobs", "1"],
                                           cwd=REPO, env=env, stdout=wlog, stderr=subprocess.STDOUT)
                 job = _follow(client, dataset["job_id"], worker)
                 worker.wait(timeout=60)
@@ -392,7 +392,7 @@ def stream_http(base: str, key: str, model_id: str, n: int, fmt: str, seed: int,
 
 def stream_engine(model, n: int, chunk: int, seed: int, fmt: str | None) -> dict:  # noqa: ANN001
     """The engine in this process: sample_batches(n, chunk) consumed; with fmt, encoded by the API's encoder."""
-    from app.sampling import encode
+    from app.api.streaming import encode
 
     timer = {"sample": 0.0}
 
@@ -482,7 +482,7 @@ def same_output(api: API, state: dict, model, chunk: int, args: argparse.Namespa
     rows in this process (same artifact, seed and chunking)? If not, the two paths are not doing the same work."""
     import httpx
 
-    from app.sampling import encode
+    from app.api.streaming import encode
 
     n = min(args.stream_rows, 2 * chunk + 777)
     out: dict = {"rows": n}
@@ -533,7 +533,7 @@ def run(args: argparse.Namespace) -> dict:
     import httpx
     import uvicorn
 
-    from app.cli import API_OPENMP_ENV
+    from synthd.cli import API_OPENMP_ENV
 
     # `synthd serve` sets these before torch loads; the engine measured in this process runs under the same
     for name, value in API_OPENMP_ENV.items():
@@ -564,7 +564,7 @@ def run(args: argparse.Namespace) -> dict:
         return int(env.get(f"SYNTHD_{name.upper()}") or defaults[name].default)
 
     chunk = setting("sample_chunk_rows")
-    threads = setting("api_torch_threads") or min(4, os.cpu_count() or 1)  # as app.main does
+    threads = setting("api_torch_threads") or min(4, os.cpu_count() or 1)  # as app.api.main does
     record["service"] = {k: v for k, v in state.items() if k not in ("key", "pg_admin_url")}
     record["service"].update(chunk_rows=chunk, api_torch_threads=threads, max_sample_rows=setting("max_sample_rows"),
                              openmp={name: os.environ.get(name) for name in API_OPENMP_ENV})
@@ -695,7 +695,7 @@ def render(record: dict) -> str:
                   "`Synthesizer.load` of the same artifact in this process, `sample_batches(n, chunk_rows=chunk)` "
                   "consumed, once before and once after the two HTTP streams (their total is the engine's figure, "
                   "so that a drift in the machine's load hits both sides alike); engine + encoder adds "
-                  "`app.sampling.encode`, the code the API streams with"
+                  "`app.api.streaming.encode`, the code the API streams with"
                   + (f" (checked: over {ident['rows']:,} rows, the HTTP bodies are its output byte for byte)"
                      if same else " (**the HTTP bodies differed from its output**: "
                      f"CSV {ident.get('csv')}, Parquet {ident.get('parquet')})")

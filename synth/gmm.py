@@ -44,7 +44,7 @@ def fit_mixture(
     distinct = np.unique(x)
     centres = distinct[np.linspace(0, len(distinct) - 1, k).round().astype(int)]
     # Responsibilities are kept as (k, n): every reduction over the modes then runs along the long,
-    # contiguous axis of values (four times faster than reducing a short trailing axis).
+    # contiguous axis of values, not a short trailing axis.
     resp = np.zeros((k, n))
     resp[np.abs(x[None, :] - centres[:, None]).argmin(0), np.arange(n)] = 1.0
 

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-# A training bucket's own ops cost about as much as this many padded rows of its batch: on Adult, 8 gave the
-# fastest activation (0.9 ms a step, forward and backward, against 1.3 ms for power-of-two buckets).
+# A training bucket's own ops cost about as much as this many padded rows of its batch (measured on Adult:
+# DESIGN.md, "Measurements behind the code").
 BUCKET_COST = 8.0
 
 
@@ -75,7 +75,7 @@ class _LinearOneHot(torch.autograd.Function):
         if cond is None:
             return torch.addmm(bias, dense, weight[:, :split].t())
         # Each row starts from the bias plus its one-hot's weight column, looked up in a contiguous
-        # (columns, out) table: a lookup in the weight's strided columns costs twice as much.
+        # (columns, out) table, not in the weight's strided columns.
         start = weight[:, split:].t().contiguous().add_(bias).index_select(0, cond)
         return torch.addmm(start, dense, weight[:, :split].t())
 
@@ -98,7 +98,7 @@ class _LinearOneHot(torch.autograd.Function):
 
 
 # Rows per pass of FrozenGenerator on the CPU: each layer's activations (256 wide) stay within a core's
-# cache. Measured on Zen 4, bfloat16, one thread: 1,000 to 5,000 rows run alike, 10,000 a third slower.
+# cache, which larger passes overflow.
 CPU_PASS_ROWS = 2_048
 
 
@@ -152,7 +152,7 @@ class FrozenGenerator:
         """(batch, out) float32 for `noise` (batch, noise dim) and the one-hots' columns `cond` (batch,),
         as a transposed view of a contiguous (out, batch) tensor: decoding works along the batch axis,
         and this way it needs no copy to get there. On the CPU the rows go through in slices of
-        CPU_PASS_ROWS, whose activations stay in the core's cache (a 10,000-row pass runs a third slower)."""
+        CPU_PASS_ROWS, whose activations stay in the core's cache."""
         batch = noise.shape[0]
         step = batch if noise.device.type != "cpu" else CPU_PASS_ROWS
         if batch <= step:
@@ -196,8 +196,8 @@ class FrozenGenerator:
 
 
 class Dropout(nn.Module):
-    """nn.Dropout, with its mask drawn faster: bernoulli_ takes three times as long as uniform draws on CPU,
-    and at p = 0.5 (the critic's) a kept unit is one random bit, eight of them per 64-bit draw."""
+    """nn.Dropout, with its mask drawn faster: bernoulli_ is slower than uniform draws on CPU, and at p = 0.5
+    (the critic's) a kept unit is one random bit, eight of them per 64-bit draw."""
 
     def __init__(self, p: float):
         super().__init__()
@@ -234,7 +234,7 @@ class Discriminator(nn.Module):
         # nn.Linear's initialisation of the whole first layer, U(-1/sqrt(fan in), +), split in two.
         bound = ((data_dim + cond_dim) * pac) ** -0.5
         # Both kept as (inputs, hidden): their gradients are then (inputs, groups) @ (groups, hidden) products,
-        # which ran 1.3-4x faster on CPU (more when the machine is busy) than (hidden, inputs) ones for 50-100 groups.
+        # which CPUs compute faster than (hidden, inputs) ones for 50-100 groups.
         self.data_weight = nn.Parameter(torch.empty(pac * data_dim, hidden[0]).uniform_(-bound, bound))
         self.cond_weight = nn.Parameter(torch.empty(pac * cond_dim, hidden[0]).uniform_(-bound, bound))
         self.bias = nn.Parameter(torch.empty(hidden[0]).uniform_(-bound, bound))

@@ -96,8 +96,8 @@ def _fixed_width_texts(seconds: np.ndarray, null: np.ndarray, fmt: str) -> pa.Ar
 
 def _write_pair(chars: np.ndarray, at: int, values: np.ndarray) -> None:
     """Write `values` (0 to 99) as two digits into columns `at` and `at` + 1 of `chars`. The pair is looked
-    up as one 16-bit word (a lookup of byte pairs is eight times slower), then copied a byte column at a
-    time (copying both columns at once is four times slower)."""
+    up as one 16-bit word rather than as byte pairs, then copied a byte column at a time rather than both at
+    once: each the faster way (DESIGN.md, "Measurements behind the code")."""
     pair = np.take(_DIGIT_PAIRS_16, values).view(np.uint8).reshape(-1, 2)
     chars[:, at] = pair[:, 0]
     chars[:, at + 1] = pair[:, 1]
@@ -130,7 +130,7 @@ def datetime_resolution(seconds: np.ndarray) -> int:
 def category_column(spec: ColumnSpec, coded: Coded) -> pd.Series:
     dictionary = coded.dictionary
     if spec.dtype in _TEXT_DTYPES:
-        # Arrow's take builds the string column in C: ten times faster than from Python objects.
+        # Arrow's take builds the string column in C, not from Python objects.
         texts = pa.array([None if v is None else str(v) for v in dictionary], type=pa.large_string())
         return _texts(pc.take(texts, pa.array(coded.codes), memory_pool=_MEMORY_POOL), spec.dtype)
     if spec.dtype in ("int64", "int32", "float64", "float32", "bool") and not _any_null(coded):
@@ -143,7 +143,7 @@ def category_column(spec: ColumnSpec, coded: Coded) -> pd.Series:
 
 def _texts(texts: pa.Array, dtype: str) -> pd.Series:
     """An Arrow string array as a column of the input's text dtype ("str", "string" or object)."""
-    if dtype in _TEXT_DTYPES:  # wrapped as it is, a third faster than to_pandas
+    if dtype in _TEXT_DTYPES:  # wrapped as it is: to_pandas would copy it
         return pd.Series(ArrowStringArray(texts, dtype=_TEXT_DTYPES[dtype]), copy=False)
     return pd.Series(texts.to_numpy(zero_copy_only=False), dtype=object)  # None for null, as read
 
@@ -158,8 +158,7 @@ def _as_dtype(values: np.ndarray, dtype: str) -> pd.Series:
     """`values` as a Series of `dtype` (pandas' nullable kinds for an integer or boolean column with nulls);
     floats meant for an integer dtype come rounded."""
     if values.dtype.kind == "f" and dtype in _NUMPY_NUMBERS and not np.isnan(values).any():
-        # numpy's cast: pandas checks a cast of floats to integers value by value (48 against 10 µs for a
-        # thousand values).
+        # numpy's cast: pandas checks a cast of floats to integers value by value.
         return pd.Series(values.astype(dtype, copy=False), copy=False)
     try:
         if dtype.startswith(("int", "uint")) and pd.isna(values).any():

@@ -25,6 +25,7 @@ import torch
 
 from synth import artifact
 from synth.conditions import Plan, plan_conditions
+from synth.config import Config
 from synth.draws import TaskDraws
 from synth.errors import SynthError
 from synth.ids import IdSpec, fit_id, generate_ids
@@ -38,48 +39,9 @@ from synth.transformer import Coded, DataTransformer, numeric_values
 
 GEN_BATCH = 10_000  # rows per generator call when sampling; chunking for the caller is separate
 MIN_GEN_BATCH = 256
-TASK_ROWS = 50_000  # rows per sampling task, decoded into one DataFrame: each costs ~2 ms of Python
+TASK_ROWS = 50_000  # rows per sampling task, decoded into one DataFrame: each task has a fixed Python cost
 SAMPLE_WORKERS = 2  # threads sampling large requests; more would queue on Python's lock while decoding
 CALIBRATION_ROWS = 20_000
-
-
-@dataclass
-class Config:
-    """Every CTGAN hyperparameter, with the paper's defaults, and ours."""
-
-    epochs: int = 300
-    batch_size: int = 500
-    embedding_dim: int = 128
-    generator_dim: tuple[int, ...] = (256, 256)
-    discriminator_dim: tuple[int, ...] = (256, 256)
-    generator_lr: float = 2e-4
-    generator_decay: float = 1e-6
-    discriminator_lr: float = 2e-4
-    discriminator_decay: float = 1e-6
-    discriminator_steps: int = 1
-    pac: int = 10
-    log_frequency: bool = True
-    max_modes: int = 10
-    max_categories: int = 100
-    calibrate: bool = True
-    seed: int = 0
-
-    def check(self) -> None:
-        positive = ("epochs", "batch_size", "embedding_dim", "discriminator_steps", "pac", "max_modes",
-                    "max_categories")
-        for name in positive:
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise SynthError(f"{name} must be a positive integer, got {value!r}")
-        if self.batch_size % self.pac:
-            raise SynthError(f"batch_size ({self.batch_size}) must be a multiple of pac ({self.pac})")
-        for name in ("generator_lr", "discriminator_lr"):
-            if not 0 < getattr(self, name) < 1:
-                raise SynthError(f"{name} must be between 0 and 1, got {getattr(self, name)!r}")
-        for name in ("generator_dim", "discriminator_dim"):
-            dims = getattr(self, name)
-            if not dims or any(not isinstance(d, int) or d < 1 for d in dims):
-                raise SynthError(f"{name} must be a non-empty list of positive layer widths, got {dims!r}")
 
 
 @dataclass
@@ -210,7 +172,7 @@ class Synthesizer:
         if not training:
             return
         self._discriminator = Discriminator(t.output_dim, cond_dim, cfg.discriminator_dim, cfg.pac).to(self.device)
-        # Fused Adam: one kernel for all parameters instead of a Python loop over them (8x on CPU).
+        # Fused Adam: one kernel for all parameters instead of a Python loop over them.
         self._opt_g = torch.optim.Adam(self._generator.parameters(), lr=cfg.generator_lr, betas=(0.5, 0.9),
                                        weight_decay=cfg.generator_decay, fused=True)
         self._opt_d = torch.optim.Adam(self._discriminator.parameters(), lr=cfg.discriminator_lr,

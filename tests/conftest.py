@@ -160,7 +160,7 @@ def db(settings):  # noqa: ANN001, ANN201
 def api(service_env: dict[str, str], state_dir: Path) -> Iterator[str]:
     """The API served by uvicorn in a subprocess; yields its base URL."""
     port = free_port()
-    proc = spawn([sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
+    proc = spawn([sys.executable, "-m", "uvicorn", "app.api.main:create_app", "--factory", "--host", "127.0.0.1",
                   "--port", str(port), "--log-level", "warning", "--timeout-keep-alive", "75"],  # as `synthd serve`
                  service_env, state_dir / "api.log")
     base = f"http://127.0.0.1:{port}"
@@ -207,7 +207,7 @@ class Workers:
 
     def start(self, name: str, *args: str, **env: str) -> subprocess.Popen:
         log = self.log_dir / f"worker-{name}.log"
-        proc = spawn([sys.executable, "-m", "app.cli", "worker", "--id", name, *args], {**self.env, **env}, log,
+        proc = spawn([sys.executable, "-m", "synthd", "worker", "--id", name, *args], {**self.env, **env}, log,
                      append=False)
         proc.log_path = log
         self.procs.append(proc)
@@ -259,7 +259,7 @@ def trained(api: str, make_key, db, service_env: dict[str, str], state_dir: Path
         resp = client.post("/v1/jobs", json={"dataset_id": dataset["id"], "params": TINY})
         assert resp.status_code == 202, resp.text
         job_id = resp.json()["id"]
-        done = subprocess.run([sys.executable, "-m", "app.cli", "worker", "--once"], cwd=ROOT, env=service_env,
+        done = subprocess.run([sys.executable, "-m", "synthd", "worker", "--once"], cwd=ROOT, env=service_env,
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stdout + done.stderr
         job = client.get(f"/v1/jobs/{job_id}").json()
@@ -330,7 +330,7 @@ class Service:
         port = free_port()
         log_path = self.root / "api.log"
         self.api_proc = spawn(  # the way operators run it: `synthd serve`
-            [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "synthd", "serve", "--host", "127.0.0.1", "--port", str(port)],
             {**self.env, **env}, log_path)
         self.procs.append(self.api_proc)
         self.base = f"http://127.0.0.1:{port}"

@@ -14,7 +14,7 @@ from app import queue
 from app.core.config import Settings
 from app.core.db import make_engine, make_sessionmaker
 from app.storage import BlobStore
-from worker.training import Trainer, first_line
+from worker.training import Trainer, WorkerContext, first_line
 
 log = logging.getLogger("synthd.worker")
 
@@ -37,6 +37,9 @@ class Worker:
 
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
+
+    def context(self) -> WorkerContext:
+        return WorkerContext(self.id, self.settings, self.sessions, self.blobs, self.stopping)
 
     def claim(self) -> queue.Claim | None:
         with self.sessions() as session:
@@ -68,7 +71,7 @@ class Worker:
                 continue
             log.info("worker %s: claimed job %s (attempt %d)", self.id, claimed.job_id, claimed.attempt)
             try:
-                outcome = Trainer(self, claimed).run()
+                outcome = Trainer(self.context(), claimed).run()
             except Exception:  # never lose the worker to one job: its lease lapses and it is retried
                 log.exception("worker %s: job %s broke the trainer", self.id, claimed.job_id)
                 outcome = "crashed the trainer"

@@ -24,7 +24,7 @@ import math
 
 import pandas as pd
 
-from app.sampling import json_safe
+from app.core.jsonsafe import json_safe
 
 log = logging.getLogger("synthd.worker")
 

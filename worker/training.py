@@ -12,24 +12,33 @@ import threading
 import time
 import traceback
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from sqlalchemy.orm import Session, sessionmaker
 
 from app import queue
-from app.models import Dataset, Job, Model, new_id
-from app.sampling import json_safe
+from app.core.config import Settings
+from app.core.jsonsafe import json_safe
+from app.models import Dataset, Job, JobStatus, Model, new_id
+from app.params import engine_settings
+from app.storage import BlobStore
 from worker.scoring import score_model
-
-if TYPE_CHECKING:
-    from worker.main import Worker
 
 log = logging.getLogger("synthd.worker")
 
-ENGINE_KNOBS = ("embedding_dim", "generator_lr", "discriminator_lr", "generator_decay", "discriminator_decay",
-                "discriminator_steps", "pac")
+
+@dataclass(frozen=True)
+class WorkerContext:
+    """What a trainer needs of the worker that runs it."""
+
+    worker_id: str
+    settings: Settings
+    sessions: sessionmaker[Session]
+    blobs: BlobStore
+    stopping: threading.Event  # set when the worker is asked to shut down
 
 
 class LeaseLost(Exception):
@@ -56,11 +65,12 @@ def resolve_device(device: str) -> str:
 
 
 class Trainer:
-    def __init__(self, worker: Worker, claimed: queue.Claim) -> None:
-        self.worker = worker
-        self.settings = worker.settings
-        self.sessions = worker.sessions
-        self.blobs = worker.blobs
+    def __init__(self, context: WorkerContext, claimed: queue.Claim) -> None:
+        self.worker_id = context.worker_id
+        self.stopping = context.stopping
+        self.settings = context.settings
+        self.sessions = context.sessions
+        self.blobs = context.blobs
         self.job_id = claimed.job_id
         self.checkpoint_prefix = f"checkpoints/{self.job_id}"  # every checkpoint of this job lies under it
         self.attempt = claimed.attempt
@@ -76,7 +86,7 @@ class Trainer:
             return False
         try:
             with self.sessions() as session:
-                held = queue.renew(session, self.job_id, self.worker.id, self.settings.lease_seconds, **progress)
+                held = queue.renew(session, self.job_id, self.worker_id, self.settings.lease_seconds, **progress)
         except Exception as exc:
             log.warning("job %s: lease renewal failed (%s); will retry", self.job_id, first_line(exc))
             return None
@@ -116,7 +126,7 @@ class Trainer:
         try:
             return self._run()
         except LeaseLost:
-            if self._status() == "cancelled":
+            if self._status() == JobStatus.CANCELLED:
                 self._drop(self.checkpoint_prefix)
                 return "cancelled"
             return "lost its lease (taken over by another worker)"
@@ -130,7 +140,7 @@ class Trainer:
 
             def record() -> str | None:
                 with self.sessions() as session:
-                    return queue.fail(session, self.job_id, self.worker.id, message, retry=not permanent,
+                    return queue.fail(session, self.job_id, self.worker_id, message, retry=not permanent,
                                       max_attempts=self.settings.max_attempts,
                                       backoff_seconds=self.settings.retry_backoff_seconds)
 
@@ -139,7 +149,7 @@ class Trainer:
             except Exception as db_exc:  # the lease lapses and the job is claimed again: not lost
                 log.error("job %s: could not record its failure (%s); its lease will lapse", self.job_id, db_exc)
                 return f"error (unrecorded): {message}"
-            if status == "failed":
+            if status == JobStatus.FAILED:
                 self._drop(self.checkpoint_prefix)
             return f"error ({status}): {message}"
         finally:
@@ -178,12 +188,7 @@ class Trainer:
                 log.warning("job %s: checkpoint %s unreadable (%s: %s); training from the start", self.job_id,
                             job.checkpoint_key, type(exc).__name__, exc)
         if model is None:
-            model = Synthesizer(
-                epochs=params["epochs"], batch_size=params["batch_size"], seed=params["seed"], device=device,
-                column_kinds=params.get("column_kinds"),
-                generator_dim=tuple(params["generator_dim"]), discriminator_dim=tuple(params["discriminator_dim"]),
-                **{k: params[k] for k in ENGINE_KNOBS if k in params},
-            )
+            model = Synthesizer(device=device, column_kinds=params.get("column_kinds"), **engine_settings(params))
         if not self.renew(device=device, resumed_from_epoch=resumed_from):
             raise LeaseLost
         started = time.monotonic()
@@ -200,7 +205,7 @@ class Trainer:
             if not self.renew(epoch=info.epoch, losses=json_safe(dict(info.losses or {})),
                               eta_seconds=round(eta, 2)):
                 return False
-            shutting_down = self.worker.stopping.is_set()
+            shutting_down = self.stopping.is_set()
             every = max(1, self.settings.checkpoint_every)
             if shutting_down or (info.epoch % every == 0 and info.epoch < info.epochs):
                 self._checkpoint(model, info.epoch, state)
@@ -214,7 +219,7 @@ class Trainer:
             raise LeaseLost
         if state["stopped_for_shutdown"]:
             with self.sessions() as session:
-                queue.release(session, self.job_id, self.worker.id)
+                queue.release(session, self.job_id, self.worker_id)
             return f"released at epoch {state['last_epoch']} (worker shutting down)"
         train_seconds = time.monotonic() - started
         report = self._report(model, train, holdout, params["seed"])
@@ -280,7 +285,7 @@ class Trainer:
 
         def finish() -> bool:
             with self.sessions() as session:
-                return queue.finish(session, self.job_id, self.worker.id, row)
+                return queue.finish(session, self.job_id, self.worker_id, row)
 
         try:
             finished = self.with_retry("recording the model", finish)

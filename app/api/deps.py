@@ -10,11 +10,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.api.metrics import Metrics
+from app.api.model_cache import ModelCache
 from app.core.config import Settings
 from app.core.errors import APIError, not_found
 from app.core.security import hash_key, matches
-from app.metrics import Metrics
-from app.model_cache import ModelCache
 from app.models import ApiKey, Tenant, is_id
 from app.storage import BlobStore
 

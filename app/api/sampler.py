@@ -8,12 +8,13 @@ from typing import Annotated, Literal
 from fastapi import Query, Request
 from fastapi.responses import StreamingResponse
 
+from app.api.errors import error_response
+from app.api.metrics import Metrics
+from app.api.model_cache import ModelCache
+from app.api.streaming import FORMATS, encode, parse_conditions
 from app.core.config import Settings
-from app.core.errors import APIError, error_response
-from app.metrics import Metrics
-from app.model_cache import ModelCache
+from app.core.errors import APIError
 from app.models import Model
-from app.sampling import FORMATS, encode, parse_conditions
 
 # The query parameters both sample routes take, declared once.
 SampleRows = Annotated[int, Query(ge=1, description="Rows to generate (at most SYNTHD_MAX_SAMPLE_ROWS).")]

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.csv_writer import _fast_body, frame_to_csv
-from app.sampling import encode
+from app.api.csv_writer import _fast_body, frame_to_csv
+from app.api.streaming import encode
 
 N = 1500
 

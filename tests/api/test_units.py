@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from app.api.ingest import detect_delimiter, detect_encoding, parse_csv
+from app.api.streaming import parse_conditions
 from app.core.errors import APIError
-from app.ingest import detect_delimiter, detect_encoding, parse_csv
-from app.sampling import parse_conditions
 from app.storage import BlobStore
 
 SCHEMA = {"columns": [{"name": "sex", "kind": "categorical"}, {"name": "age", "kind": "integer"},
@@ -64,7 +64,7 @@ def test_blob_store_on_a_non_local_filesystem(tmp_path):  # noqa: ANN001
 
 
 def test_model_cache_keeps_the_most_recently_used(tmp_path):  # noqa: ANN001
-    from app.model_cache import ModelCache
+    from app.api.model_cache import ModelCache
 
     loads = []
 

@@ -4,7 +4,7 @@
     .venv/bin/python -m tests.load.load --base http://127.0.0.1:8000 --key sk_...   # against a running service
 
 Without --base it starts a whole synthd of its own: a Postgres database `<TEST_DATABASE_URL database>_load`
-(dropped at the end), `uvicorn app.main:create_app` as its own process and one `synthd worker`. It trains a
+(dropped at the end), `uvicorn app.api.main:create_app` as its own process and one `synthd worker`. It trains a
 small model to sample from, then queues a long training job so that the worker trains during the whole test.
 
 The load, all at once, for --seconds:

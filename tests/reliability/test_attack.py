@@ -33,7 +33,7 @@ MISSING = "00000000-0000-0000-0000-000000000000"
 
 
 def _app_routes() -> set[tuple[str, str]]:
-    from app.main import create_app
+    from app.api.main import create_app
 
     app = create_app(Settings(database_url="postgresql://nobody@127.0.0.1:1/none"))
     routes = {(method.upper(), path) for path, operations in app.openapi()["paths"].items() for method in operations}
@@ -171,7 +171,7 @@ def test_another_tenants_resources_are_invisible_on_every_route(api, trained, ou
 
 
 def test_keys_are_stored_as_sha256_only(db, service_env):  # noqa: ANN001
-    done = subprocess.run([sys.executable, "-m", "app.cli", "create-key", "--tenant", "hash-check"], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "synthd", "create-key", "--tenant", "hash-check"], cwd=ROOT,
                           env=service_env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     key = done.stdout.strip()

@@ -170,7 +170,7 @@ def test_an_empty_database_deletes_no_blob(own_service):  # noqa: ANN001
 
 def test_synthd_sweep_on_the_command_line(world):  # noqa: ANN001
     orphan = _file(world.state / "blobs" / f"models/{uuid.uuid4()}/model.json").parent
-    command = [sys.executable, "-m", "app.cli", "sweep", "--grace", "0"]
+    command = [sys.executable, "-m", "synthd", "sweep", "--grace", "0"]
     dry = subprocess.run([*command, "--dry-run"], cwd=ROOT, env=world.env, capture_output=True, text=True,
                          timeout=120)
     assert dry.returncode == 0, dry.stderr

@@ -163,7 +163,7 @@ def test_sqlite_mode_started_the_way_readme_says(tmp_path, service_env):  # noqa
     env = {k: v for k, v in service_env.items() if k not in ("DATABASE_URL", "SYNTHD_BLOB_URL")}
     env["SYNTHD_DATA_DIR"] = str(tmp_path / "state")
     script = Path(sys.executable).parent / "synthd"
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "app.cli"]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "synthd"]
     done = subprocess.run([*command, "demo", "--exit", "--epochs", "1", "--port", str(free_port())], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=400, stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

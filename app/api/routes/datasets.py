@@ -15,11 +15,13 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from app.api.deps import CurrentTenant, SessionDep, find_owned
-from app.api.routes.jobs import check_params, new_job
-from app.core.errors import COMMON_RESPONSES, NOT_FOUND, APIError, error_response
-from app.ingest import parse_csv, receive_upload
+from app.api.errors import COMMON_RESPONSES, NOT_FOUND, error_response
+from app.api.ingest import parse_csv, receive_upload
+from app.api.schemas import DatasetOut
+from app.core.errors import APIError
+from app.domain import check_params, new_job
 from app.models import Dataset, Job, new_id
-from app.schemas import DatasetOut, JobParams
+from app.params import JobParams
 from app.storage import BlobStore
 
 DatasetId = Annotated[str, PathParam(description="A dataset id (from POST /v1/datasets).")]

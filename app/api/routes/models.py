@@ -9,11 +9,11 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
 from app.api.deps import CacheDep, CurrentTenant, MetricsDep, SessionDep, SettingsDep, find_owned
+from app.api.errors import COMMON_RESPONSES, NOT_FOUND
 from app.api.sampler import SAMPLE_DESCRIPTION, SAMPLE_RESPONSES, SampleFormat, SampleRows, SampleSeed, stream_sample
-from app.core.errors import COMMON_RESPONSES, NOT_FOUND
+from app.api.schemas import ModelOut
+from app.core.jsonsafe import json_safe
 from app.models import Model
-from app.sampling import json_safe
-from app.schemas import ModelOut
 
 ModelId = Annotated[str, Path(description="A model id (a succeeded job's model_id).")]
 router = APIRouter(prefix="/v1/models", tags=["models"], responses=COMMON_RESPONSES)

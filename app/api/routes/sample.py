@@ -9,9 +9,10 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
 from app.api.deps import CacheDep, CurrentTenant, MetricsDep, SessionDep, SettingsDep, find_owned
+from app.api.errors import COMMON_RESPONSES
 from app.api.sampler import SAMPLE_DESCRIPTION, SAMPLE_RESPONSES, SampleFormat, SampleRows, SampleSeed, stream_sample
-from app.core.errors import COMMON_RESPONSES, APIError
-from app.models import Job, Model
+from app.core.errors import APIError
+from app.models import ACTIVE_STATES, Job, Model
 
 router = APIRouter(tags=["sample"], responses=COMMON_RESPONSES)
 
@@ -44,7 +45,7 @@ def sample(
 
 def _not_ready(session, tenant_id: str) -> APIError:  # noqa: ANN001
     job = session.scalar(
-        select(Job).where(Job.tenant_id == tenant_id, Job.status.in_(("queued", "running")))
+        select(Job).where(Job.tenant_id == tenant_id, Job.status.in_(ACTIVE_STATES))
         .order_by(Job.created_at.desc()).limit(1)
     )
     if job is not None:

@@ -13,6 +13,7 @@ import httpx
 
 from app.core.config import Settings
 from app.core.migrate import ROOT, upgrade
+from app.models import FINAL_STATES, JobStatus
 
 EXAMPLE = ROOT / "examples" / "adult_2000.csv"
 
@@ -30,8 +31,8 @@ def run_demo(settings: Settings, args: argparse.Namespace) -> int:
     port = args.port or settings.port
     base = f"http://{settings.host}:{port}"
     children = [
-        subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--log-level", "warning"]),
-        subprocess.Popen([sys.executable, "-m", "app.cli", "worker"]),
+        subprocess.Popen([sys.executable, "-m", "synthd", "serve", "--port", str(port), "--log-level", "warning"]),
+        subprocess.Popen([sys.executable, "-m", "synthd", "worker"]),
     ]
     try:
         code = _walkthrough(base, key, Path(args.csv) if args.csv else EXAMPLE, args)
@@ -68,7 +69,7 @@ def _walkthrough(base: str, key: str, csv: Path, args: argparse.Namespace) -> in
         print(f"uploaded {csv.name}: dataset {dataset['id']}, {dataset['rows']} rows, "
               f"{dataset['n_columns']} columns; training job {dataset['job_id']}", flush=True)
         job = _follow(client, dataset["job_id"])
-        if job["status"] != "succeeded":
+        if job["status"] != JobStatus.SUCCEEDED:
             print(f"job {job['status']}: {job.get('error')}", file=sys.stderr)
             return 1
         rows = client.get("/sample", params={"n": 5, "seed": 1})
@@ -105,11 +106,11 @@ def _follow(client: httpx.Client, job_id: str) -> dict:
     while True:
         job = client.get(f"/v1/jobs/{job_id}").json()
         line = f"job {job['status']}: epoch {job['epoch']}/{job['epochs']}"
-        if job.get("eta_seconds") is not None and job["status"] == "running":
+        if job.get("eta_seconds") is not None and job["status"] == JobStatus.RUNNING:
             line += f", about {job['eta_seconds']:.0f}s left"
         if line != last:
             print(line, flush=True)
             last = line
-        if job["status"] in ("succeeded", "failed", "cancelled"):
+        if job["status"] in FINAL_STATES:
             return job
         time.sleep(1 if os.environ.get("CI") is None else 0.5)

@@ -16,8 +16,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from app.api.csv_writer import frame_to_csv
 from app.core.errors import APIError
-from app.csv_writer import frame_to_csv
 
 RESERVED = ("n", "seed", "format", "model_id")
 NUMERIC_KINDS = ("continuous", "integer")
@@ -158,15 +158,3 @@ def _parquet(chunks: Iterator[pd.DataFrame], on_rows) -> Iterator[bytes]:  # noq
     if writer is not None:
         writer.close()
     yield sink.drain()
-
-
-def json_safe(obj):  # noqa: ANN001, ANN201
-    """Replace NaN/inf (which JSON cannot carry) with None, recursively."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [json_safe(v) for v in obj]
-    return obj
-

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
-from app.models import JOB_STATES
+from app.models import JobStatus
 
 
 class _JobsCollector:
@@ -20,7 +20,7 @@ class _JobsCollector:
             counts = self.counts()
         except Exception:  # the database is down: /readyz says so; /metrics still answers
             return
-        for state in JOB_STATES:
+        for state in JobStatus:
             family.add_metric([state], counts.get(state, 0))
         yield family
 

@@ -1,4 +1,4 @@
-"""The FastAPI application: `create_app()` builds it (uvicorn: `app.main:create_app --factory`)."""
+"""The FastAPI application: `create_app()` builds it (uvicorn: `app.api.main:create_app --factory`)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from app.api.errors import install_handlers
+from app.api.metrics import Metrics
+from app.api.model_cache import ModelCache
 from app.api.routes import datasets, health, jobs, models, sample
 from app.core.config import Settings
 from app.core.db import make_engine, make_sessionmaker
-from app.core.errors import error_body, install_handlers
-from app.metrics import Metrics
-from app.model_cache import ModelCache
+from app.core.errors import error_body
 from app.queue import counts_by_status
 from app.storage import BlobStore
 

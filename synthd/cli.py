@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from app.core.config import Settings
 
 # The API's OpenMP threads wait for work asleep rather than spinning. They share the cores with the API's own
-# request threads and often with a worker or other services; spinning ones then take the cores the work needs
-# (on a busy 2-core machine, streamed sampling ran 2 to 5 times slower). OpenMP reads this once, when torch
-# loads, so it is set before app.main is imported; a value already in the environment wins.
+# request threads and often with a worker or other services; spinning ones then take the cores the work needs.
+# OpenMP reads this once, when torch
+# loads, so it is set before app.api.main is imported; a value already in the environment wins.
 API_OPENMP_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
 
 
@@ -24,7 +23,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         from app.core.migrate import upgrade
 
         upgrade(settings)
-    from app.main import create_app
+    from app.api.main import create_app
 
     uvicorn.run(create_app(settings), host=args.host or settings.host, port=args.port or settings.port,
                 log_level=args.log_level, proxy_headers=True, timeout_keep_alive=settings.keep_alive_seconds)
@@ -84,7 +83,7 @@ def _sweep(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from app.demo import run_demo
+    from synthd.demo import run_demo
 
     return run_demo(settings, args)
 
@@ -137,7 +136,3 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return args.func(args, Settings())
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,57 @@
+"""A training job's parameters: the engine's settings a job may set (their defaults and bounds come from
+synth.config, their one source) and the service's own (a time budget, column kinds)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+
+from synth.config import Config, Knob, knobs
+from synth.errors import SynthError
+
+ColumnKind = Literal["continuous", "integer", "categorical", "boolean", "datetime", "constant", "id"]
+
+
+class _ServiceParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    max_seconds: float | None = Field(None, gt=0, le=7 * 86400,
+                                      description="Training time budget; training stops (and the model is "
+                                      "kept) when it runs out. None: no budget.")
+    column_kinds: dict[str, ColumnKind] | None = Field(
+        None, description="Override inferred column kinds, e.g. {\"zip\": \"categorical\"}; merged over the "
+        "overrides given at upload.")
+
+    @model_validator(mode="after")
+    def _engine_accepts(self) -> _ServiceParams:
+        """The rules between settings (batch_size a multiple of pac), as the engine states them."""
+        try:
+            Config(**engine_settings(self.model_dump())).check()
+        except SynthError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+
+def _field(default: Any, spec: Knob) -> tuple[Any, Any]:
+    bounds = {"gt" if spec.low_open else "ge": spec.low} if spec.low is not None else {}
+    if spec.high is not None:
+        bounds["le"] = spec.high
+    if isinstance(default, tuple):
+        return (list[Annotated[int, Field(**bounds)]],
+                Field(list(default), min_length=1, max_length=spec.max_items, description=spec.doc))
+    return type(default), Field(default, description=spec.doc, **bounds)
+
+
+JobParams = create_model(
+    "JobParams", __base__=_ServiceParams,
+    __doc__="Training knobs; every one has a default and bounds. Types are strict: `\"5\"` or `true` is no epoch "
+    "count.",
+    **{name: _field(default, spec) for name, (default, spec) in knobs().items()},
+)
+
+
+def engine_settings(params: dict) -> dict:
+    """The engine's settings among a job's stored parameters, as Synthesizer takes them."""
+    return {name: tuple(value) if isinstance(value, list) else value
+            for name, value in params.items() if name in knobs()}

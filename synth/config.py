@@ -1,0 +1,88 @@
+"""The engine's training settings: each one's default, bounds and meaning, written once.
+
+`Config` holds them for a fit and checks them. The service derives its job parameters from the same fields
+(`app/params.py`), and the worker passes a job's values straight back, so a bound or a default lives here only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from synth.errors import SynthError
+
+
+@dataclass(frozen=True)
+class Knob:
+    """A setting's bounds (`low` exclusive when `low_open`), its meaning, and whether a job may set it."""
+
+    doc: str
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    max_items: int | None = None  # for a list of layer widths: how many; the bounds apply to each
+    exposed: bool = True
+
+
+def knob(default: Any, doc: str, **bounds: Any) -> Any:
+    return field(default=default, metadata={"knob": Knob(doc, **bounds)})
+
+
+@dataclass
+class Config:
+    """Every CTGAN hyperparameter, with the paper's defaults, and ours."""
+
+    epochs: int = knob(300, "Passes over the training rows.", low=1, high=100_000)
+    batch_size: int = knob(500, "Rows per step; a multiple of `pac`.", low=10, high=100_000)
+    embedding_dim: int = knob(128, "Size of the generator's noise input.", low=8, high=1024)
+    generator_dim: tuple[int, ...] = knob((256, 256), "Widths of the generator's residual layers.",
+                                          low=8, high=4096, max_items=6)
+    discriminator_dim: tuple[int, ...] = knob((256, 256), "Widths of the discriminator's layers.",
+                                              low=8, high=4096, max_items=6)
+    generator_lr: float = knob(2e-4, "Adam learning rate of the generator.", low=0, low_open=True, high=0.1)
+    generator_decay: float = knob(1e-6, "Weight decay of the generator.", low=0, high=0.1)
+    discriminator_lr: float = knob(2e-4, "Adam learning rate of the discriminator.", low=0, low_open=True, high=0.1)
+    discriminator_decay: float = knob(1e-6, "Weight decay of the discriminator.", low=0, high=0.1)
+    discriminator_steps: int = knob(1, "Discriminator updates per generator update.", low=1, high=10)
+    pac: int = knob(10, "Rows the discriminator judges together (PacGAN).", low=1, high=64)
+    log_frequency: bool = knob(True, "Draw training conditions by log-frequency (CTGAN's choice).", exposed=False)
+    max_modes: int = knob(10, "Most mixture modes per continuous column.", low=1, high=100, exposed=False)
+    max_categories: int = knob(100, "Categories modelled per column; the rest share one slot.", low=1,
+                               high=100_000, exposed=False)
+    calibrate: bool = knob(True, "Calibrate marginals after training.", exposed=False)
+    seed: int = knob(0, "Seed for the holdout split and training.", low=0, high=2**32 - 1)
+
+    def check(self) -> None:
+        for f in fields(self):
+            _check(f.name, getattr(self, f.name), f.metadata["knob"], type(f.default))
+        if self.batch_size % self.pac:
+            raise SynthError(f"batch_size ({self.batch_size}) must be a multiple of pac ({self.pac})")
+
+
+def knobs(exposed_only: bool = True) -> dict[str, tuple[Any, Knob]]:
+    """{name: (default, Knob)} of Config's settings, in their order; those a job may set by default."""
+    return {f.name: (f.default, f.metadata["knob"]) for f in fields(Config)
+            if f.metadata["knob"].exposed or not exposed_only}
+
+
+def _check(name: str, value: Any, spec: Knob, kind: type) -> None:
+    if kind is tuple:
+        if not isinstance(value, tuple) or not value or (spec.max_items and len(value) > spec.max_items):
+            most = f" and at most {spec.max_items}" if spec.max_items else ""
+            raise SynthError(f"{name} must be a list of at least one{most} layer widths, got {value!r}")
+        for item in value:
+            _check(name, item, spec, int)
+        return
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise SynthError(f"{name} must be true or false, got {value!r}")
+        return
+    numeric = (int,) if kind is int else (int, float)
+    if isinstance(value, bool) or not isinstance(value, numeric):
+        raise SynthError(f"{name} must be {'a whole number' if kind is int else 'a number'}, got {value!r}")
+    too_low = spec.low is not None and (value <= spec.low if spec.low_open else value < spec.low)
+    too_high = spec.high is not None and value > spec.high
+    if too_low or too_high:
+        low = "" if spec.low is None else f"{'above' if spec.low_open else 'at least'} {spec.low}"
+        high = "" if spec.high is None else f"at most {spec.high}"
+        raise SynthError(f"{name} must be {' and '.join(p for p in (low, high) if p)}, got {value!r}")
