@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from synth import coherence
 from synth.errors import SynthError
 from synth.schema import ColumnSpec, infer_schema, to_seconds
 
@@ -41,8 +42,8 @@ REGRESSION_MIN_VALUES = 20  # a numeric target with more distinct values than th
 _HGB_MAX_CATEGORIES = 250  # above this, a categorical feature goes to the trees as an ordinal code
 _DCR_CHUNK_CELLS = 2_000_000  # synthetic x reference cells per chunk of the nearest-record search
 _BINCOUNT_MAX = 4_000_000  # joint tables larger than this are counted sparsely
-# Threads (OpenMP and BLAS) for the gradient-boosted trees. One: their threads spin-wait, and on a machine
-# that is busy with other work (training, tests) two threads were measured 15x slower than one.
+# Threads (OpenMP and BLAS) for the gradient-boosted trees. One: their threads spin-wait, which stalls them on a
+# machine busy with other work (training, tests).
 MODEL_THREADS = 1
 
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
@@ -97,6 +98,12 @@ def _key(value, kind: str):
 
 def _category_codes(series_list: list[pd.Series], kind: str = "categorical") -> tuple[list[np.ndarray], int]:
     """Codes over the union of the values of every series: 0..k-1 for values, k for null."""
+    codes, values = _category_values(series_list, kind)
+    return codes, len(values)
+
+
+def _category_values(series_list: list[pd.Series], kind: str = "categorical") -> tuple[list[np.ndarray], list]:
+    """Codes over the union of the values of every series (0..k-1 for values, k for null), and the k values."""
     parts, keys = [], []
     for series in series_list:
         codes, uniques = pd.factorize(series, use_na_sentinel=True)
@@ -110,7 +117,7 @@ def _category_codes(series_list: list[pd.Series], kind: str = "categorical") -> 
         lookup = np.append(union_codes[offset:offset + len(ks)], card).astype(np.int64)
         offset += len(ks)
         out.append(lookup[np.where(codes < 0, len(ks), codes)])
-    return out, card
+    return out, list(union)
 
 
 def _numeric_values(series: pd.Series, spec: ColumnSpec | None = None, where: str = "") -> np.ndarray:
@@ -143,6 +150,7 @@ class _Encoded:
     num: list[np.ndarray]  # per frame: rows x numeric columns, float64, NaN for null
     cat: list[np.ndarray]  # per frame: rows x categorical columns, int64, card[j] for null
     cards: np.ndarray  # non-null categories per categorical column
+    values: list[list]  # per categorical column: the value of each code (comparable keys, see _key)
 
 
 def _encode(frames: list[pd.DataFrame], specs: dict[str, ColumnSpec], labels: list[str]) -> _Encoded:
@@ -154,11 +162,14 @@ def _encode(frames: list[pd.DataFrame], specs: dict[str, ColumnSpec], labels: li
         for k, frame in enumerate(frames):
             nums[k][:, j] = _numeric_values(frame[name], specs[name], f" in the {labels[k]} table")
     cards = np.zeros(len(cat_cols), dtype=np.int64)
+    values = []
     for j, name in enumerate(cat_cols):
-        codes, cards[j] = _category_codes([f[name] for f in frames], specs[name].kind)
+        codes, column_values = _category_values([f[name] for f in frames], specs[name].kind)
+        cards[j] = len(column_values)
+        values.append(column_values)
         for k in range(len(frames)):
             cats[k][:, j] = codes[k]
-    return _Encoded(num_cols, cat_cols, nums, cats, cards)
+    return _Encoded(num_cols, cat_cols, nums, cats, cards, values)
 
 
 def _sample_rows(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -688,6 +699,47 @@ def _check_target(target: str, plan: _Plan) -> None:
     if target in plan.excluded:
         raise SynthError(f"target {target!r} cannot be used: {plan.excluded[target]}")
     raise SynthError(f"target {target!r} is not a column; columns are {list(plan.specs)}")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Coherence
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _coherence_encoded(enc: _Encoded, train: int, synthetic: int, holdout: int | None) -> dict | None:
+    """The impossible-combination rate of the synthetic rows, its holdout baseline and the worst column pairs;
+    None when fewer than two columns qualify (categorical or boolean, at most coherence.MAX_VALUES values)."""
+    columns = coherence.eligible(enc.cat[train], enc.cards)
+    if len(columns) < 2:
+        return None
+    sizes = enc.cards[columns]
+    seen = enc.cat[train][:, columns]
+    synth_codes = enc.cat[synthetic][:, columns]
+    ours = coherence.unseen_pairs(seen, synth_codes, sizes)
+    base = None if holdout is None else coherence.unseen_pairs(seen, enc.cat[holdout][:, columns], sizes)
+    names = [enc.cat_cols[j] for j in columns]
+    worst = coherence.worst_pairs(ours, base, names, [enc.values[j] for j in columns], synth_codes)
+    return {
+        "impossible_rate": ours.rate,
+        "holdout_rate": None if base is None else base.rate,
+        "ratio": None if base is None or base.rate == 0 else ours.rate / base.rate,
+        "columns": names,
+        "pairs_checked": len(ours.per_pair),
+        "rows_checked": {"synthetic": ours.rows, "holdout": None if base is None else base.rows},
+        "worst_pairs": worst,
+    }
+
+
+def impossible_combinations(synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd.DataFrame | None = None,
+                            kinds: dict[str, str] | None = None) -> dict | None:
+    """The share of `synthetic` rows holding a pair of category values never seen together in `train`, with the
+    same share for `holdout` (real rows the model never saw) as its baseline, and the worst column pairs (METRICS.md,
+    "Coherence"). None when the table has fewer than two categorical columns of at most 60 values."""
+    others = [("synthetic", synthetic)] + ([("holdout", holdout)] if holdout is not None else [])
+    plan = _plan(train, others, kinds)
+    frames = [train.rename(columns=str)] + [f.rename(columns=str) for _, f in others]
+    enc = _encode(frames, plan.specs, ["training"] + [label for label, _ in others])
+    return _json_ready(_coherence_encoded(enc, 0, 1, 2 if holdout is not None else None))
 
 
 # ---------------------------------------------------------------------------------------------------------
