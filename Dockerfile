@@ -20,6 +20,7 @@ COPY pyproject.toml README.md alembic.ini ./
 COPY synth synth
 COPY app app
 COPY worker worker
+COPY synthd synthd
 COPY migrations migrations
 COPY examples examples
 # Editable, so that `synthd migrate` finds alembic.ini and migrations/ beside the code.

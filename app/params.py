@@ -22,6 +22,10 @@ class _ServiceParams(BaseModel):
     column_kinds: dict[str, ColumnKind] | None = Field(
         None, description="Override inferred column kinds, e.g. {\"zip\": \"categorical\"}; merged over the "
         "overrides given at upload.")
+    target: str | None = Field(
+        None, min_length=1, max_length=300,
+        description="A column to predict: the model's report then scores its ML utility (TSTR: a model trained "
+        "on synthetic rows against one trained on real rows, both tested on the held-out real rows).")
 
     @model_validator(mode="after")
     def _engine_accepts(self) -> _ServiceParams:

@@ -533,11 +533,10 @@ def run(args: argparse.Namespace) -> dict:
     import httpx
     import uvicorn
 
-    from synthd.cli import API_OPENMP_ENV
+    from app.core.threads import API_OPENMP_ENV, apply_api_openmp_env
 
     # `synthd serve` sets these before torch loads; the engine measured in this process runs under the same
-    for name, value in API_OPENMP_ENV.items():
-        os.environ.setdefault(name, value)
+    apply_api_openmp_env()
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     work = OUT / f"service-{stamp}"
     work.mkdir(parents=True, exist_ok=True)

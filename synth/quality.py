@@ -819,6 +819,53 @@ def _pair_trends(enc: _Encoded, order: list[str], r_rows: np.ndarray, notes: lis
     }
 
 
+# Verdict thresholds of the report's summary (METRICS.md, "The summary"): (good, fair) bounds per check.
+SHAPES_BOUNDS = (0.95, 0.90)  # at least
+PAIRS_BOUNDS = (0.93, 0.85)  # at least, over all pairs
+DETECTION_BOUNDS = (0.70, 0.85)  # at most
+TSTR_GAP_BOUNDS = {"macro_f1": (0.03, 0.10), "r2": (0.05, 0.15)}  # real minus synthetic, at most
+COHERENCE_SLACK = ((2.0, 0.005), (4.0, 0.02))  # at most max(k * holdout rate, holdout rate + points)
+VERDICTS = ("good", "fair", "poor")
+
+
+def _grade(value: float, bounds: tuple[float, float], higher_is_better: bool) -> str:
+    good, fair = bounds
+    if higher_is_better:
+        return "good" if value >= good else "fair" if value >= fair else "poor"
+    return "good" if value <= good else "fair" if value <= fair else "poor"
+
+
+def summarise(shapes: float | None, pairs: dict, coherent: dict | None, detection: dict | None,
+              usefulness: dict | None) -> dict:
+    """The report's headline: each dimension of quality with its figure, its baseline where it has one, and a
+    verdict; the overall verdict is the worst of them, so a model that fails on pairs, coherence, detection or
+    utility cannot look good on its column shapes."""
+    checks = []
+    if shapes is not None:
+        checks.append({"name": "column_shapes", "value": shapes, "baseline": None,
+                       "verdict": _grade(shapes, SHAPES_BOUNDS, True)})
+    if pairs.get("all") is not None:
+        checks.append({"name": "pair_trends", "value": pairs["all"], "baseline": None,
+                       "verdict": _grade(pairs["all"], PAIRS_BOUNDS, True)})
+    if coherent is not None:
+        rate, base = coherent["impossible_rate"], coherent["holdout_rate"] or 0.0
+        limits = [max(k * base, base + points) for k, points in COHERENCE_SLACK]
+        verdict = "good" if rate <= limits[0] else "fair" if rate <= limits[1] else "poor"
+        checks.append({"name": "impossible_combinations", "value": rate, "baseline": coherent["holdout_rate"],
+                       "verdict": verdict})
+    if detection is not None:
+        checks.append({"name": "detection_auc", "value": detection["auc"], "baseline": 0.5,
+                       "verdict": _grade(detection["auc"], DETECTION_BOUNDS, False)})
+    if usefulness is not None and usefulness.get("synthetic") is not None and usefulness.get("real") is not None:
+        gap = usefulness["real"] - usefulness["synthetic"]
+        checks.append({"name": "ml_utility", "value": usefulness["synthetic"], "baseline": usefulness["real"],
+                       "metric": usefulness["metric"],
+                       "verdict": _grade(gap, TSTR_GAP_BOUNDS[usefulness["metric"]], False)})
+    worst = max(checks, key=lambda c: VERDICTS.index(c["verdict"])) if checks else None
+    return {"verdict": worst["verdict"] if worst else None, "weakest": worst["name"] if worst else None,
+            "checks": checks}
+
+
 def _mean(*values: float | None) -> float | None:
     present = [v for v in values if v is not None]
     return float(np.mean(present)) if present else None
@@ -877,6 +924,10 @@ def report(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame | 
     if pairs["all"] is None:
         notes.append("no column pairs to score: overall quality is the column shapes score")
 
+    coherent = _coherence_encoded(enc, 0, 1, 2 if holdout is not None else None)
+    if coherent is None:
+        notes.append("no coherence check: fewer than two categorical columns of at most "
+                     f"{coherence.MAX_VALUES} values")
     privacy = detection = usefulness = None
     if holdout is not None:
         privacy = _dcr_share_encoded(enc, 0, 1, 2, seed, DCR_MAX_SYNTHETIC_ROWS)
@@ -891,10 +942,12 @@ def report(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame | 
             usefulness = _tstr_encoded(enc, target, 0, 1, 2, seed, train_rows=real_rows)
 
     out = {
+        "summary": summarise(shapes, pairs, coherent, detection, usefulness),
         "overall": _mean(shapes, pairs["strong"]),
         "overall_all_pairs": _mean(shapes, pairs["all"]),
         "column_shapes": {"score": shapes, "columns": {c: shape_cols[c] for c in specs}},
         "column_pair_trends": pairs,
+        "coherence": coherent,
         "privacy": privacy,
         "detection": detection,
         "tstr": usefulness,

@@ -26,6 +26,7 @@ import torch
 from synth import artifact
 from synth.conditions import Plan, plan_conditions
 from synth.config import Config
+from synth.cores import SharedCores
 from synth.draws import TaskDraws
 from synth.errors import SynthError
 from synth.ids import IdSpec, fit_id, generate_ids
@@ -97,10 +98,15 @@ class Synthesizer:
 
     # ---- fitting ---------------------------------------------------------------------------------
     def fit(self, df: pd.DataFrame, on_epoch: EpochCallback | None = None,
-            max_seconds: float | None = None) -> Synthesizer:
+            max_seconds: float | None = None, threads: int | str | None = None) -> Synthesizer:
         """Train until `epochs`, the time budget, or the callback returning False. Continues from the
-        last completed epoch when the model came from a checkpoint."""
+        last completed epoch when the model came from a checkpoint. `threads`: torch's CPU threads for this
+        fit (None: as they are), or "auto" to use the cores other processes leave free, re-read between
+        steps (synth.cores; the model then depends in its last digits on the machine's load)."""
         check_frame(df)
+        if threads is not None and threads != "auto" and (isinstance(threads, bool) or not isinstance(threads, int)
+                                                          or threads < 1):
+            raise SynthError(f"threads must be a positive whole number or 'auto', got {threads!r}")
         if max_seconds is not None and max_seconds <= 0:
             raise SynthError(f"max_seconds must be positive, got {max_seconds!r}")
         cfg = self.config
@@ -121,19 +127,30 @@ class Synthesizer:
         self._restore_rng()
         self._generator.train()
         self._discriminator.train()
-        with _deterministic(self.device):
-            self._train_epochs(data, max(len(df) // cfg.batch_size, 1), on_epoch, max_seconds)
+        cores, before = None, torch.get_num_threads()
+        if threads == "auto" and self.device.type == "cpu":
+            cores = SharedCores()
+        elif isinstance(threads, int):
+            torch.set_num_threads(threads)
+        try:
+            with _deterministic(self.device):
+                self._train_epochs(data, max(len(df) // cfg.batch_size, 1), on_epoch, max_seconds, cores)
+        finally:
+            if cores is not None:
+                torch.set_num_threads(before)
         if cfg.calibrate:
             self._calibrate(codes)
         return self
 
     def _train_epochs(self, data: _TrainingData, steps: int, on_epoch: EpochCallback | None,
-                      max_seconds: float | None) -> None:
+                      max_seconds: float | None, cores: SharedCores | None) -> None:
         cfg = self.config
         start = time.monotonic()
         while self.epochs_done < cfg.epochs:
             sums = torch.zeros(3, device=self.device)
             for _ in range(steps):
+                if cores is not None:
+                    cores.update()
                 sums += self._step(data)
             self.epochs_done += 1
             self._frozen = None  # the weights moved: the sampling network built from them is stale

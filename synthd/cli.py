@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 from app.core.config import Settings
 
-# The API's OpenMP threads wait for work asleep rather than spinning. They share the cores with the API's own
-# request threads and often with a worker or other services; spinning ones then take the cores the work needs.
-# OpenMP reads this once, when torch
-# loads, so it is set before app.api.main is imported; a value already in the environment wins.
-API_OPENMP_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
-
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    for name, value in API_OPENMP_ENV.items():
-        os.environ.setdefault(name, value)
+    from app.core.threads import apply_api_openmp_env
+
+    apply_api_openmp_env()  # before torch loads, which app.api.main brings
     import uvicorn
 
     if args.migrate:

@@ -13,6 +13,7 @@ import uuid
 from app import queue
 from app.core.config import Settings
 from app.core.db import make_engine, make_sessionmaker
+from app.core.threads import torch_threads
 from app.storage import BlobStore
 from worker.training import Trainer, WorkerContext, first_line
 
@@ -47,7 +48,11 @@ class Worker:
 
     def run(self, once: bool = False, max_jobs: int | None = None) -> int:
         """Work until stopped (or, with `once`, until the queue is empty). Returns the number of jobs run."""
-        _set_torch_threads(self.settings.worker_torch_threads)
+        threads = torch_threads("worker", self.settings.worker_torch_threads)
+        if threads != "auto":
+            import torch
+
+            torch.set_num_threads(threads)
         done = 0
         log.info("worker %s: waiting for jobs", self.id)
         failures = 0
@@ -97,12 +102,6 @@ def freeze_inside_checkpoint_write(engine, nth: int) -> None:  # noqa: ANN001
         if writes_checkpoint and next(seen) == nth:
             log.warning("worker: freezing inside the checkpoint's transaction (SYNTHD_FAULT_FREEZE_AT)")
             os.kill(os.getpid(), signal.SIGSTOP)
-
-
-def _set_torch_threads(count: int) -> None:
-    import torch
-
-    torch.set_num_threads(count if count > 0 else max(1, os.cpu_count() or 1))
 
 
 def main(settings: Settings | None = None, *, once: bool = False, max_jobs: int | None = None,

@@ -64,16 +64,20 @@ def assess_privacy(privacy: dict, copy_baseline: float | None, holdout_rows: int
 
 
 def score_model(synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd.DataFrame | None, seed: int,
-                quality_rows: int) -> dict:
-    """The quality report of `synthetic` against `train` (and `holdout`), with a privacy verdict that is
-    computed even when the full report fails or there is no holdout."""
+                quality_rows: int, target: str | None = None) -> dict:
+    """The quality report of `synthetic` against `train` (and `holdout`), with its ML utility when the job named
+    a `target`, and a privacy verdict that is computed even when the full report fails or there is no holdout."""
     from synth.quality import DCR_MAX_SYNTHETIC_ROWS, dcr_share, exact_copy_rate, report
 
     limit = max(10, quality_rows)
     hold = holdout.sample(n=limit, random_state=seed) if holdout is not None and len(holdout) > limit else holdout
     try:
         # Each table sub-sampled to `limit` rows; exact copies counted against every training row.
-        out = json_safe(report(train, synthetic, holdout=holdout, seed=seed, max_rows=limit))
+        out = json_safe(report(train, synthetic, holdout=holdout, target=target if holdout is not None else None,
+                               seed=seed, max_rows=limit))
+        if target is not None and holdout is None:
+            out["notes"].append(f"no ML utility for target {target!r}: tables under 50 rows keep every row for "
+                                "training, so there is no holdout to test on")
     except Exception as exc:  # a report that fails must not cost the model, nor its privacy numbers
         log.warning("quality report failed: %s", exc)
         out = {"error": f"quality report failed: {type(exc).__name__}: {exc}"}

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app import queue
 from app.core.config import Settings
 from app.core.jsonsafe import json_safe
+from app.core.threads import torch_threads
 from app.models import Dataset, Job, JobStatus, Model, new_id
 from app.params import engine_settings
 from app.storage import BlobStore
@@ -214,7 +215,8 @@ class Trainer:
                 return False
             return True
 
-        model.fit(train, on_epoch=on_epoch, max_seconds=params.get("max_seconds"))
+        model.fit(train, on_epoch=on_epoch, max_seconds=params.get("max_seconds"),
+                  threads=torch_threads("worker", self.settings.worker_torch_threads))
         if self.lost.is_set():
             raise LeaseLost
         if state["stopped_for_shutdown"]:
@@ -222,7 +224,7 @@ class Trainer:
                 queue.release(session, self.job_id, self.worker_id)
             return f"released at epoch {state['last_epoch']} (worker shutting down)"
         train_seconds = time.monotonic() - started
-        report = self._report(model, train, holdout, params["seed"])
+        report = self._report(model, train, holdout, params["seed"], params.get("target"))
         return self._store(model, job, train, holdout, state["last_epoch"], train_seconds, report)
 
     def _load(self, dataset: Dataset) -> pd.DataFrame:
@@ -255,14 +257,15 @@ class Trainer:
             except Exception:
                 log.warning("job %s: could not delete blob %s", self.job_id, key)
 
-    def _report(self, model, train: pd.DataFrame, holdout: pd.DataFrame | None, seed: int) -> dict:  # noqa: ANN001
+    def _report(self, model, train: pd.DataFrame, holdout: pd.DataFrame | None, seed: int,  # noqa: ANN001
+                target: str | None) -> dict:
         rows = min(len(train), max(10, self.settings.quality_rows))
         try:
             synthetic = model.sample(rows, seed=seed)
         except Exception as exc:  # a report that fails must not cost the model
             log.warning("job %s: sampling for the quality report failed: %s", self.job_id, exc)
             return {"error": f"quality report failed: {type(exc).__name__}: {exc}", "privacy": None}
-        report = score_model(synthetic, train, holdout, seed, self.settings.quality_rows)
+        report = score_model(synthetic, train, holdout, seed, self.settings.quality_rows, target)
         privacy = report.get("privacy") or {}
         if privacy.get("flagged"):
             log.warning("job %s: privacy flag: %s", self.job_id, "; ".join(privacy["reasons"]))

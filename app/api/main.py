@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from contextlib import asynccontextmanager
 
@@ -17,6 +16,7 @@ from app.api.routes import datasets, health, jobs, models, sample
 from app.core.config import Settings
 from app.core.db import make_engine, make_sessionmaker
 from app.core.errors import error_body
+from app.core.threads import torch_threads
 from app.queue import counts_by_status
 from app.storage import BlobStore
 
@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
             upgrade(settings)
         _configure_logging()
-        _set_torch_threads(settings.api_torch_threads or min(4, os.cpu_count() or 1))
+        _set_torch_threads(torch_threads("api", settings.api_torch_threads))
         engine = make_engine(settings)
         app.state.engine = engine
         app.state.sessions = make_sessionmaker(engine)

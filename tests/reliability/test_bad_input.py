@@ -256,6 +256,8 @@ BAD_JOB_BODIES = [
     ("dataset_id a number", {"dataset_id": 7}, "dataset_id"),
     ("dataset_id missing", {"dataset_id": None}, "dataset_id"),
     ("an unknown top-level field", {"priority": "high"}, "priority"),
+    ("a target that is not a column", {"params": {"target": "salary"}}, "target 'salary'"),
+    ("an empty target", {"params": {"target": ""}}, "params.target"),
 ]
 
 
@@ -298,6 +300,7 @@ def test_malformed_job_bodies_are_422(client, db, state_dir, case, body, content
     {"train": "true", "epochs": "0"}, {"train": "true", "epochs": "1.5"}, {"train": "true", "epochs": "20000"},
     {"train": "true", "seed": "-1"}, {"train": "true", "max_seconds": "0"}, {"train": "true", "batch_size": "9"},
     {"train": "perhaps"}, {"kinds": "age:categorical,,"}, {"name": "x" * 301},
+    {"train": "true", "target": "salary"},
 ], ids=lambda p: "&".join(f"{k}={v[:12]}" for k, v in p.items()))
 def test_bad_upload_parameters_are_422_and_store_nothing(client, db, state_dir, params):  # noqa: ANN001
     before = stored(db, state_dir)

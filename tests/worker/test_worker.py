@@ -67,6 +67,28 @@ def test_upload_train_sample_through_http_with_a_worker(client, workers):  # noq
     assert model["report"] and model["holdout_rows"] == 60
 
 
+def test_a_job_naming_a_target_gets_its_ml_utility_and_coherence_in_the_report(client, workers):  # noqa: ANN001
+    worker = workers.start("target")
+    resp = client.post("/v1/datasets", params={"train": "true", "epochs": 4, "batch_size": 50, "target": "income"},
+                       files={"file": ("adult.csv", small_csv(), "text/csv")})
+    assert resp.status_code == 201, resp.text
+    job = finished_job(client, resp.json()["job_id"], 240, "the job to finish")
+    assert job["status"] == "succeeded" and job["params"]["target"] == "income", (job, _log(worker))
+    report = client.get(f"/v1/models/{job['model_id']}").json()["report"]
+    tstr = report["tstr"]
+    assert tstr["target"] == "income" and tstr["task"] == "classification" and tstr["metric"] == "macro_f1"
+    assert 0 <= tstr["synthetic"] <= 1 and 0 <= tstr["real"] <= 1 and tstr["test_rows"] == 60
+    coherence = report["coherence"]
+    assert 0 <= coherence["impossible_rate"] <= 1 and coherence["holdout_rate"] is not None
+    assert {"workclass", "education", "sex", "race", "income"} <= set(coherence["columns"])
+    checks = {c["name"]: c for c in report["summary"]["checks"]}
+    assert set(checks) == {"column_shapes", "pair_trends", "impossible_combinations", "detection_auc", "ml_utility"}
+    assert checks["ml_utility"]["value"] == tstr["synthetic"] and checks["ml_utility"]["baseline"] == tstr["real"]
+    assert report["summary"]["verdict"] in ("good", "fair", "poor")
+    worst = max(checks.values(), key=lambda c: ("good", "fair", "poor").index(c["verdict"]))
+    assert report["summary"]["verdict"] == worst["verdict"]
+
+
 def test_two_workers_train_each_job_exactly_once(client, dataset_id, workers, db):  # noqa: ANN001
     pool = [workers.start("w1"), workers.start("w2")]
     wait_for(lambda: all("waiting for jobs" in _log(p) for p in pool), 60, "both workers to start")

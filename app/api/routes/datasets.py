@@ -95,6 +95,8 @@ async def upload_dataset(
     max_seconds: Annotated[float | None, Query(gt=0, le=7 * 86400,
                                                description="With train=true: training time budget.")] = None,
     seed: Annotated[int | None, Query(ge=0, le=2**32 - 1, description="With train=true: seed.")] = None,
+    target: Annotated[str | None, Query(min_length=1, max_length=300, description="With train=true: a column to "
+                                        "predict, for the report's ML utility (TSTR).")] = None,
 ) -> DatasetOut:
     """Stream a CSV to the server, parse it once (delimiter and encoding detected), infer each column's kind and
     store it as Parquet. Send it as the multipart field `file` (`curl -F file=@data.csv`) or as a raw
@@ -103,7 +105,8 @@ async def upload_dataset(
     overrides = parse_kinds(kinds)
     job_params = None
     if train:
-        given = {"epochs": epochs, "batch_size": batch_size, "max_seconds": max_seconds, "seed": seed}
+        given = {"epochs": epochs, "batch_size": batch_size, "max_seconds": max_seconds, "seed": seed,
+                 "target": target}
         try:
             job_params = JobParams(**{k: v for k, v in given.items() if v is not None})
         except ValidationError as exc:
