@@ -12,6 +12,8 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,16 +79,25 @@ class Trainer:
         self.attempt = claimed.attempt
         self.lost = threading.Event()
         self.done = threading.Event()
+        self._writes = threading.Lock()
         self.tmp = Path(tempfile.mkdtemp(prefix=f"synthd-job-{self.job_id[:8]}-"))
 
     # --- lease ------------------------------------------------------------------------------------------
+    @contextmanager
+    def job_session(self) -> Iterator[Session]:
+        """A session for a write to this job's row. The worker's threads (training, lease heartbeat) take turns:
+        two open transactions of one worker on the row would queue one behind the other in Postgres, and a worker
+        frozen between them would keep the row locked for two idle limits instead of one."""
+        with self._writes, self.sessions() as session:
+            yield session
+
     def write(self, **progress) -> bool | None:
         """Renew the lease and write progress. True: still ours; False: lost (cancelled or taken over);
         None: the database did not answer, so nobody knows (the lease may still have time left)."""
         if self.lost.is_set():
             return False
         try:
-            with self.sessions() as session:
+            with self.job_session() as session:
                 held = queue.renew(session, self.job_id, self.worker_id, self.settings.lease_seconds, **progress)
         except Exception as exc:
             log.warning("job %s: lease renewal failed (%s); will retry", self.job_id, first_line(exc))
@@ -140,7 +151,7 @@ class Trainer:
                 log.error("job %s failed:\n%s", self.job_id, traceback.format_exc())
 
             def record() -> str | None:
-                with self.sessions() as session:
+                with self.job_session() as session:
                     return queue.fail(session, self.job_id, self.worker_id, message, retry=not permanent,
                                       max_attempts=self.settings.max_attempts,
                                       backoff_seconds=self.settings.retry_backoff_seconds)
@@ -220,7 +231,7 @@ class Trainer:
         if self.lost.is_set():
             raise LeaseLost
         if state["stopped_for_shutdown"]:
-            with self.sessions() as session:
+            with self.job_session() as session:
                 queue.release(session, self.job_id, self.worker_id)
             return f"released at epoch {state['last_epoch']} (worker shutting down)"
         train_seconds = time.monotonic() - started
@@ -287,7 +298,7 @@ class Trainer:
         )
 
         def finish() -> bool:
-            with self.sessions() as session:
+            with self.job_session() as session:
                 return queue.finish(session, self.job_id, self.worker_id, row)
 
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -38,7 +38,9 @@ class Settings(BaseSettings):
         10.0, ge=0, description="A worker's session idle inside a transaction this long is ended by Postgres, "
         "freeing the job rows it locked (0: never). A worker's transactions last milliseconds.")
     db_worker_lock_timeout_seconds: float = Field(
-        10.0, ge=0, description="Longest a worker's statement waits for a row lock (0: no limit).")
+        5.0, ge=0, description="Longest a worker's statement waits for a row lock (0: no limit). Below the idle "
+        "limit: a write queued behind a frozen worker's then gives up before that worker's session is ended, "
+        "instead of taking the row and freezing with it.")
     db_keepalive_seconds: float = Field(
         10.0, gt=0, description="Idle seconds before TCP keepalive probes on every Postgres connection, on both "
         "ends; a vanished peer is dropped 15 s after (3 probes 5 s apart).")
@@ -80,6 +82,15 @@ class Settings(BaseSettings):
 
     # --- job parameter bounds --------------------------------------------------------------------------
     max_epochs: int = Field(10_000, ge=1, description="Upper bound on a job's epochs.")
+
+    @model_validator(mode="after")
+    def _worker_locks_give_up_first(self) -> Settings:
+        idle, wait = self.db_idle_in_transaction_seconds, self.db_worker_lock_timeout_seconds
+        if idle and (not wait or wait >= idle):
+            raise ValueError(f"SYNTHD_DB_WORKER_LOCK_TIMEOUT_SECONDS ({wait}) must be above 0 and below "
+                             f"SYNTHD_DB_IDLE_IN_TRANSACTION_SECONDS ({idle}): a worker's write queued behind a "
+                             "frozen one must give up before that one's session is ended")
+        return self
 
     @cached_property
     def sqlalchemy_url(self) -> str:

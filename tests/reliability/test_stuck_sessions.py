@@ -113,7 +113,7 @@ def test_cancel_answers_within_the_lock_limit_while_a_frozen_worker_holds_the_jo
 
 @pytest.mark.parametrize("role, expected", [
     ("api", {"lock_timeout": "3s", "statement_timeout": "30s", "idle_in_transaction_session_timeout": "0"}),
-    ("worker", {"lock_timeout": "10s", "statement_timeout": "30s", "idle_in_transaction_session_timeout": "10s"}),
+    ("worker", {"lock_timeout": "5s", "statement_timeout": "30s", "idle_in_transaction_session_timeout": "10s"}),
     ("admin", {"lock_timeout": "0", "statement_timeout": "0", "idle_in_transaction_session_timeout": "0"}),
 ])
 def test_every_role_s_sessions_carry_their_limits_and_keepalives(database_url, role, expected):  # noqa: ANN001
