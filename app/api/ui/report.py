@@ -135,8 +135,16 @@ def explanations() -> dict[str, tuple[str, str]]:
     return EXPLANATIONS
 
 
+def _setting(value) -> str:  # noqa: ANN001
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {v}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return " x ".join(str(v) for v in value)
+    return str(value)
+
+
 def _settings(params: dict | None) -> list[tuple[str, str]]:
-    return [(key, str(value)) for key, value in sorted((params or {}).items()) if value is not None]
+    return [(key, _setting(value)) for key, value in sorted((params or {}).items()) if value is not None]
 
 
 def render_report(model: dict, dataset: Dataset | None, job: Job | None) -> str:

@@ -9,7 +9,7 @@
 
   function width(el, fallback) {
     var w = el && el.clientWidth ? el.clientWidth : fallback;
-    return Math.max(160, Math.min(w - 20, 900));
+    return Math.max(200, Math.min(w - 20, 900));
   }
 
   function render(el, spec) {
@@ -235,7 +235,7 @@
         var holder = el("div", "chart column-chart");
         holder.setAttribute("data-chart-name", "column:" + col.name);
         colBox.appendChild(holder);
-        var w = Math.min(420, width(colBox, 420) - 30);
+        var w = Math.min(420, width(colBox, 420) - (col.type === "numeric" ? 70 : 130));
         jobs.push(render(holder, columnSpec(col, w)));
       });
     }
