@@ -99,11 +99,11 @@ class Client:
     def _raise(self, response: httpx.Response) -> None:
         if response.status_code < 400:
             return
+        response.read()  # a streamed answer's body is not read yet
         try:
             body = response.json()["error"]
             code, message = str(body.get("code", "http_error")), str(body.get("message", ""))
         except Exception:
-            response.read()
             code, message = "http_error", response.text[:500] or response.reason_phrase
         retry = response.headers.get("Retry-After")
         raise SynthdError(response.status_code, code, message, float(retry) if retry and retry.isdigit() else None)
