@@ -70,7 +70,8 @@ def get_job(job_id: JobId, tenant: CurrentTenant, session: SessionDep) -> JobOut
 @router.get("/{job_id}/history", response_model=list[EpochOut], responses=NOT_FOUND, summary="Every epoch's losses")
 def job_history(
     job_id: JobId, tenant: CurrentTenant, session: SessionDep,
-    since: Annotated[int, Query(ge=0, description="Only epochs after this one (poll with the last epoch seen).")] = 0,
+    since: Annotated[int, Query(ge=0, le=2**31 - 1,
+                                description="Only epochs after this one (poll with the last epoch seen).")] = 0,
     limit: Annotated[int, Query(ge=1, le=100_000, description="Most epochs returned, in order.")] = 10_000,
 ) -> list[EpochOut]:
     """The losses of every completed epoch (generator, critic, conditional, and any other the engine reports),

@@ -127,7 +127,7 @@ def _zip_artifact(blobs: BlobStore, key: str, tmp: FilePath) -> FilePath:
     return out
 
 
-@router.get("/{model_id}/report.html", response_class=HTMLResponse, responses={
+@router.get("/{model_id}/report.html", responses={
     200: {"description": "One self-contained HTML file", "content": {"text/html": {"schema": {"type": "string"}}}},
     **NOT_FOUND}, summary="The report to forward")
 def model_report_html(model_id: ModelId, tenant: CurrentTenant, session: SessionDep) -> HTMLResponse:
