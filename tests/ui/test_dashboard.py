@@ -31,6 +31,7 @@ def _shoot(context, path: str, name: str, screenshots, ready: str | None = None)
             overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
             assert overflow <= 2, f"{name} scrolls sideways at 390 px by {overflow} px"
         page.screenshot(path=str(screenshots / f"{name}-{width}.png"), full_page=True)
+        page.screenshot(path=str(screenshots / f"{name}-{width}-top.png"))  # what the first screen shows
         page.close()
 
 

@@ -172,7 +172,7 @@
       }
       if (!history.length) { chartBox.textContent = "The curves appear after the first epoch."; return Promise.resolve(); }
       chartBox.textContent = "";
-      var spec = window.synthdCharts.lossSpec(history, window.synthdCharts.width(chartBox, 700));
+      var spec = window.synthdCharts.lossSpec(history, window.synthdCharts.width(chartBox, 700) - 50);
       return window.synthdCharts.render(chartBox, spec).then(function (res) {
         if (res) { view = res.view; }
         chartBox.setAttribute("data-points", String(last));

@@ -42,7 +42,7 @@
         width: w, height: 140, data: {values: values},
         mark: {type: "bar", opacity: 0.55, binSpacing: 0},
         encoding: {
-          x: {field: "from", type: type, title: col.kind, bin: temporal ? undefined : {binned: true}},
+          x: {field: "from", type: type, title: null, bin: temporal ? undefined : {binned: true}},
           x2: {field: "to"},
           y: {field: "share", type: "quantitative", stack: null, axis: {format: "%"}, title: "share of rows"},
           color: {field: "side", type: "nominal", scale: SIDES, title: null, legend: {orient: "top"}},
