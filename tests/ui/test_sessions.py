@@ -149,3 +149,33 @@ def test_docs_are_served_from_this_host(api, path):  # noqa: ANN001
     for url in urls:
         if url.startswith("/ui/static/"):
             assert httpx.get(f"{api}{url}").status_code == 200, url
+
+
+def test_a_failed_job_shows_its_error_in_words(api, make_key, browser, db):  # noqa: ANN001
+    """The job page of a failed job says why, in the page itself and once its script has run; Cancel is gone."""
+    from sqlalchemy import update
+
+    from app.models import Job
+
+    key = make_key("failed-job")
+    http = sign_in(api, key)
+    token = page_csrf(http)
+    dataset = http.post("/v1/datasets", files={"file": ("a.csv", small_csv(), "text/csv")},
+                        headers={"X-CSRF-Token": token}).json()
+    job = http.post("/v1/jobs", json={"dataset_id": dataset["id"], "params": {"epochs": 2}},
+                    headers={"X-CSRF-Token": token}).json()
+    message = "column 'age': values are not numbers <b>here</b>"
+    with db() as session:  # as a worker records an engine error
+        session.execute(update(Job).where(Job.id == job["id"]).values(status="failed", error=message))
+        session.commit()
+    html = http.get(f"/ui/jobs/{job['id']}").text
+    assert "Training failed:" in html and "values are not numbers &lt;b&gt;here&lt;/b&gt;" in html
+    context = browser.new_context(base_url=api)
+    context.add_cookies([{"name": "synthd_session", "value": http.cookies["synthd_session"], "url": api}])
+    page = context.new_page()
+    page.goto(f"/ui/jobs/{job['id']}")
+    page.wait_for_selector("#job-live [data-status].failed")
+    assert page.locator("#job-error").is_visible() and page.locator("#job-error-text").inner_text() == message
+    assert not page.locator("#cancel-job").is_visible()
+    assert page.locator("#loss-chart").inner_text() == "The curves appear after the first epoch."
+    context.close()
