@@ -23,8 +23,9 @@ COPY worker worker
 COPY synthd synthd
 COPY migrations migrations
 COPY examples examples
-# Editable, so that `synthd migrate` finds alembic.ini and migrations/ beside the code.
-RUN pip install -e ".[s3]" \
+COPY client client
+# Editable, so that `synthd migrate` finds alembic.ini and migrations/ beside the code; the client for the CLI.
+RUN pip install -e ".[s3]" -e ./client \
     && useradd --create-home --uid 10001 synthd \
     && mkdir -p /data && chown synthd /data
 

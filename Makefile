@@ -6,17 +6,23 @@ PGHOST ?= 127.0.0.1
 PGPORT ?= 5432
 TEST_DB ?= synthd_test
 PYTEST_ARGS ?=
+# The dashboard's browser tests drive Debian's chromium (Playwright cannot download its own browser here) and
+# write screenshots of every page at 1280 and 390 px wide under this folder.
+CHROMIUM ?= /usr/bin/chromium
+SCREENSHOTS ?= var/screenshots
 
-.PHONY: install run serve worker migrate test pg lint compose-config docker clean
+.PHONY: install run serve worker migrate test pg browser lint compose-config docker clean
 
 install: $(VENV)/.installed
 
 # torch first, with that exact pin: it is the CPU build (a looser pin could pull gigabytes of CUDA).
-$(VENV)/.installed: pyproject.toml
+# The client (client/, its own package without torch) is installed beside it for the CLI and the tests.
+$(VENV)/.installed: pyproject.toml client/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e ./client
 	touch $@
 
 run: install
@@ -41,12 +47,20 @@ pg:
 	@psql -h $(PGHOST) -p $(PGPORT) -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$(TEST_DB)'" \
 		| grep -q 1 || createdb -h $(PGHOST) -p $(PGPORT) -U postgres $(TEST_DB)
 
-test: install pg
+# chromium from the distribution when it is missing: the browser tests fail (never skip) without it.
+browser:
+	@test -x $(CHROMIUM) || { echo "installing chromium"; \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+		else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
+
+test: install pg browser
+	mkdir -p $(SCREENSHOTS)
 	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@$(PGHOST):$(PGPORT)/$(TEST_DB)} \
+	SYNTHD_CHROMIUM=$(CHROMIUM) SYNTHD_SCREENSHOTS=$(abspath $(SCREENSHOTS)) \
 		$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check synth app worker tests bench
+	$(BIN)/ruff check synth app worker synthd tests bench client
 
 compose-config:
 	docker-compose config --quiet

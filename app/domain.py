@@ -1,10 +1,13 @@
 """The service's writes that more than one door makes: a training job queued (from an upload or on its own), a job
-cancelled. Routes call these; they raise the service's APIError with the answer the user gets."""
+cancelled, a dataset or a model deleted. Routes call these; they raise the service's APIError with the answer the
+user gets."""
 
 from __future__ import annotations
 
+import logging
 import math
 
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -12,8 +15,11 @@ from app import queue
 from app.core.config import Settings
 from app.core.db import LOCK_TIMEOUT, timed_out
 from app.core.errors import APIError
-from app.models import Dataset, Job, JobStatus
+from app.models import ACTIVE_STATES, Dataset, Job, JobStatus, Model
 from app.params import JobParams
+from app.storage import BlobStore
+
+log = logging.getLogger("synthd.api")
 
 
 def check_params(params: JobParams, settings: Settings) -> None:
@@ -59,3 +65,45 @@ def cancel_job(session: Session, job: Job, settings: Settings) -> None:
     session.refresh(job)
     if not cancelled:
         raise APIError(409, "already_finished", f"job {job.id} already {job.status}; nothing to cancel")
+
+
+def _drop_blobs(blobs: BlobStore, keys: list[str]) -> None:
+    """Delete blobs after their rows are gone; one that fails is left to the sweep (a blob without a row)."""
+    for key in keys:
+        try:
+            blobs.delete(key)
+        except Exception as exc:  # the row is gone: the sweep removes what is left
+            log.warning("could not delete blob %s (%s: %s); `synthd sweep` will", key, type(exc).__name__, exc)
+
+
+def delete_dataset(session: Session, blobs: BlobStore, dataset: Dataset) -> list[str]:
+    """Delete a dataset, its finished jobs and their models (rows, then blobs). A dataset with a queued or running
+    job is 409 dataset_busy: cancel the job first. Returns the deleted models' ids.
+
+    The dataset's row is locked first, so a job queued on it at the same moment either commits before (and is
+    seen here: 409) or waits on the lock and then finds no dataset."""
+    locked = session.execute(select(Dataset.id).where(Dataset.id == dataset.id).with_for_update()).first()
+    if locked is None:
+        session.rollback()
+        return []
+    active = session.scalar(select(Job.id).where(Job.dataset_id == dataset.id, Job.status.in_(ACTIVE_STATES))
+                            .limit(1))
+    if active is not None:
+        session.rollback()
+        raise APIError(409, "dataset_busy", f"dataset {dataset.id} has a job in progress ({active}); cancel it "
+                       f"with POST /v1/jobs/{active}/cancel, then delete the dataset")
+    models = session.execute(select(Model.id, Model.blob_key).where(Model.dataset_id == dataset.id)).all()
+    jobs = session.scalars(select(Job.id).where(Job.dataset_id == dataset.id)).all()
+    keys = [dataset.blob_key] + [m.blob_key for m in models] + [f"checkpoints/{job}" for job in jobs]
+    session.delete(dataset)  # jobs, their epochs and models go with it (ON DELETE CASCADE)
+    session.commit()
+    _drop_blobs(blobs, keys)
+    return [m.id for m in models]
+
+
+def delete_model(session: Session, blobs: BlobStore, model: Model) -> None:
+    """Delete a model's row, then its artifact. Its job stays, succeeded, without a model."""
+    key = model.blob_key
+    session.delete(model)
+    session.commit()
+    _drop_blobs(blobs, [key])

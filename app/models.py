@@ -150,3 +150,29 @@ class Model(Base):
     train_seconds: Mapped[float] = mapped_column(Float)
     report: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class JobEpoch(Base):
+    """One completed epoch of a job: its losses, written with the lease renewal that reports it. One small row an
+    epoch (10,000 epochs: 10,000 rows of about 100 bytes), read in epoch order, or from an epoch on while a job
+    runs. A job resumed from a checkpoint writes its epochs again from there; the rows it replaces go."""
+
+    __tablename__ = "job_epochs"
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    epoch: Mapped[int] = mapped_column(Integer, primary_key=True)
+    losses: Mapped[dict] = mapped_column(JSON)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class UISession(Base):
+    """A dashboard sign-in: the browser holds a random token in an HttpOnly cookie; only its sha256 is kept here,
+    with the API key it was opened with (revoking the key ends the session) and the session's CSRF token."""
+
+    __tablename__ = "ui_sessions"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    api_key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), index=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

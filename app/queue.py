@@ -14,11 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.models import ACTIVE_STATES, Job, JobStatus, Model, utcnow
+from app.models import ACTIVE_STATES, Job, JobEpoch, JobStatus, Model, utcnow
 
 
 @dataclass
@@ -87,14 +87,30 @@ def _held(job_id: str, worker_id: str):  # noqa: ANN202
 
 
 def renew(session: Session, job_id: str, worker_id: str, lease_seconds: float, **progress) -> bool:
-    """Extend the lease (and write progress: epoch, losses, eta_seconds...). False: the job is no longer ours."""
+    """Extend the lease (and write progress: epoch, losses, eta_seconds...). False: the job is no longer ours.
+
+    Progress that names an epoch and its losses also records that epoch in job_epochs, in the same transaction
+    (a job resumed from a checkpoint replaces the epochs it trains again)."""
     now = utcnow()
     result = session.execute(
         update(Job).where(_held(job_id, worker_id))
         .values(lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now, **progress)
     )
+    if result.rowcount == 1 and progress.get("epoch") is not None and progress.get("losses") is not None:
+        epoch = int(progress["epoch"])
+        session.execute(delete(JobEpoch).where(JobEpoch.job_id == job_id, JobEpoch.epoch >= epoch))
+        session.execute(insert(JobEpoch).values(job_id=job_id, epoch=epoch, losses=progress["losses"],
+                                                recorded_at=now))
     session.commit()
     return result.rowcount == 1
+
+
+def history(session: Session, job_id: str, since: int = 0, limit: int = 10_000) -> list[JobEpoch]:
+    """A job's recorded epochs after epoch `since`, in order, at most `limit`."""
+    return list(session.scalars(
+        select(JobEpoch).where(JobEpoch.job_id == job_id, JobEpoch.epoch > since)
+        .order_by(JobEpoch.epoch).limit(limit)
+    ))
 
 
 def finish(session: Session, job_id: str, worker_id: str, model: Model) -> bool:

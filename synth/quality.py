@@ -961,6 +961,7 @@ def report(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame | 
         "kinds": {c: s.kind for c, s in specs.items()},
         "excluded_columns": list(plan.excluded),
         "excluded_reasons": dict(plan.excluded),
+        "charts": __import__("synth.visuals").visuals.charts(enc, real_rows, specs),  # synth/visuals.py
         "notes": notes,
         "seed": seed,
         "max_rows": max_rows,

@@ -57,7 +57,7 @@ def _walkthrough(base: str, key: str, csv: Path, args: argparse.Namespace) -> in
     headers = {"Authorization": f"Bearer {key}"}
     with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
         _wait_ready(client)
-        print(f"synthd is up at {base} (docs: {base}/docs)", flush=True)
+        print(f"synthd is up at {base} (dashboard: {base}/ui, docs: {base}/docs)", flush=True)
         with open(csv, "rb") as fh:
             resp = client.post("/v1/datasets", params={"train": "true", "epochs": args.epochs,
                                                        "batch_size": args.batch_size},
@@ -76,6 +76,7 @@ def _walkthrough(base: str, key: str, csv: Path, args: argparse.Namespace) -> in
         print("\nfive synthetic rows:\n" + rows.text, flush=True)
         model = job["model_id"]
         print(f"""Your API key (tenant {args.tenant}): {key}
+Sign in with it at {base}/ui (the dashboard; the model's report: {base}/ui/models/{model}).
 Try:
   export KEY={key}
   curl -H "Authorization: Bearer $KEY" "{base}/sample?n=1000" > synthetic.csv

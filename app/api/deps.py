@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.api.metrics import Metrics
 from app.api.model_cache import ModelCache
+from app.api.sessions import require_csrf, signed_in
 from app.core.config import Settings
 from app.core.errors import APIError, not_found
 from app.core.security import hash_key, matches
@@ -59,6 +60,11 @@ def _unauthorized(message: str) -> APIError:
 def current_tenant(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Tenant:
+    if credentials is None:
+        who = signed_in(request)  # the dashboard: a session cookie, and its CSRF token on any write
+        if who is not None:
+            require_csrf(request, who)
+            return who.tenant
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise _unauthorized("send an API key as `Authorization: Bearer <key>`")
     key = credentials.credentials.strip()

@@ -8,11 +8,15 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from app.api.errors import install_handlers
 from app.api.metrics import Metrics
 from app.api.model_cache import ModelCache
 from app.api.routes import datasets, health, jobs, models, sample
+from app.api.ui import docs as ui_docs
+from app.api.ui import routes as ui_routes
+from app.api.ui.render import STATIC
 from app.core.config import Settings
 from app.core.db import make_engine, make_sessionmaker
 from app.core.errors import error_body
@@ -56,7 +60,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         engine.dispose()
 
-    app = FastAPI(title="synthd", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # /docs and /redoc are served from vendored files (app/api/ui/docs.py), never from a CDN
+    app = FastAPI(title="synthd", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, docs_url=None,
+                  redoc_url=None)
     app.state.settings = settings
     install_handlers(app)
 
@@ -71,8 +77,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                    str(response.status_code)).observe(time.perf_counter() - start)
         return response
 
-    for module in (datasets, jobs, models, sample, health):
+    for module in (datasets, jobs, models, sample, health, ui_docs, ui_routes):
         app.include_router(module.router)
+    app.mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static")
     app.add_middleware(BodyLimit, limit=MAX_JSON_BYTES, streamed_paths=("/v1/datasets",))
     _openapi_with_settings(app, settings)
     return app

@@ -46,5 +46,10 @@ class ModelCache:
             self.blobs.get_dir(blob_key, Path(tmp))
             return Synthesizer.load(tmp, device=self.device)
 
+    def drop(self, model_id: str) -> None:
+        """Forget a deleted model."""
+        with self._lock:
+            self._models.pop(model_id, None)
+
     def __len__(self) -> int:
         return len(self._models)

@@ -59,6 +59,12 @@ class JobOut(BaseModel):
     updated_at: datetime
 
 
+class EpochOut(BaseModel):
+    epoch: int = Field(description="The epoch (1-based).")
+    losses: dict = Field(description="Its losses: generator, discriminator (the critic), conditional, ...")
+    recorded_at: datetime = Field(description="When the worker reported it.")
+
+
 class ModelOut(BaseModel):
     id: str
     job_id: str

@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     sweep_grace_seconds: float = Field(
         3600.0, ge=0, description="The sweep leaves alone anything younger than this (writes still in flight).")
 
+    ui_session_hours: float = Field(12.0, gt=0, description="How long a dashboard sign-in lasts.")
+    ui_secure_cookies: bool = Field(
+        False, description="Mark the dashboard's cookies Secure even when the request did not arrive over HTTPS "
+        "(behind a TLS proxy that sends no X-Forwarded-Proto); over HTTPS they are Secure anyway.")
+
     # --- worker ----------------------------------------------------------------------------------------
     device: str = Field("auto", description="Training device: auto (CUDA when present), cpu, cuda, cuda:1.")
     worker_torch_threads: int = Field(0, description="torch CPU threads per worker; 0: all cores.")

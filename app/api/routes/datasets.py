@@ -1,4 +1,4 @@
-"""POST /v1/datasets (upload, optionally train at once), GET /v1/datasets[/{id}]."""
+"""POST /v1/datasets (upload, optionally train at once), GET /v1/datasets[/{id}], DELETE /v1/datasets/{id}."""
 
 from __future__ import annotations
 
@@ -8,18 +8,18 @@ import unicodedata
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from app.api.deps import CurrentTenant, SessionDep, find_owned
+from app.api.deps import BlobsDep, CacheDep, CurrentTenant, SessionDep, find_owned
 from app.api.errors import COMMON_RESPONSES, NOT_FOUND, error_response
 from app.api.ingest import parse_csv, receive_upload
 from app.api.schemas import DatasetOut
 from app.core.errors import APIError
-from app.domain import check_params, new_job
+from app.domain import check_params, delete_dataset, new_job
 from app.models import Dataset, Job, new_id
 from app.params import JobParams
 from app.storage import BlobStore
@@ -175,3 +175,16 @@ def get_dataset(dataset_id: DatasetId, tenant: CurrentTenant, session: SessionDe
         select(Job.id).where(Job.dataset_id == dataset.id).order_by(Job.created_at.desc()).limit(1)
     )
     return dataset_out(dataset, latest)
+
+
+@router.delete("/{dataset_id}", status_code=204, response_class=Response, summary="Delete a dataset",
+               responses={**NOT_FOUND, 409: error_response("A job on this dataset is queued or running "
+                                                          "(dataset_busy): cancel it first")})
+def remove_dataset(dataset_id: DatasetId, tenant: CurrentTenant, session: SessionDep, blobs: BlobsDep,
+                   cache: CacheDep) -> Response:
+    """Delete the dataset's row and its stored table, with its finished jobs and their models (rows and
+    artifacts). A dataset with a queued or running job is refused with 409: cancel the job first."""
+    dataset = find_owned(session, Dataset, tenant.id, dataset_id, "dataset")
+    for model_id in delete_dataset(session, blobs, dataset):
+        cache.drop(model_id)
+    return Response(status_code=204)

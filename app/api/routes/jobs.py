@@ -1,4 +1,4 @@
-"""POST /v1/jobs, GET /v1/jobs[/{id}], POST /v1/jobs/{id}/cancel."""
+"""POST /v1/jobs, GET /v1/jobs[/{id}], GET /v1/jobs/{id}/history, POST /v1/jobs/{id}/cancel."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import domain
+from app import domain, queue
 from app.api.deps import CurrentTenant, SessionDep, SettingsDep, find_owned
 from app.api.errors import COMMON_RESPONSES, NOT_FOUND, TOO_LARGE, error_response
-from app.api.schemas import JobCreate, JobOut
+from app.api.schemas import EpochOut, JobCreate, JobOut
 from app.models import ACTIVE_STATES, Dataset, Job, JobStatus, Model
 
 JobId = Annotated[str, Path(description="A job id (from POST /v1/jobs or an upload with train=true).")]
@@ -65,6 +65,20 @@ def get_job(job_id: JobId, tenant: CurrentTenant, session: SessionDep) -> JobOut
     """Status, epoch of epochs, the last epoch's losses, an ETA, the error if it failed, the model once done."""
     job = find_owned(session, Job, tenant.id, job_id, "job")
     return job_out(job, _model_id(session, job.id))
+
+
+@router.get("/{job_id}/history", response_model=list[EpochOut], responses=NOT_FOUND, summary="Every epoch's losses")
+def job_history(
+    job_id: JobId, tenant: CurrentTenant, session: SessionDep,
+    since: Annotated[int, Query(ge=0, le=2**31 - 1,
+                                description="Only epochs after this one (poll with the last epoch seen).")] = 0,
+    limit: Annotated[int, Query(ge=1, le=100_000, description="Most epochs returned, in order.")] = 10_000,
+) -> list[EpochOut]:
+    """The losses of every completed epoch (generator, critic, conditional, and any other the engine reports),
+    in epoch order: the loss curves. While a job runs, poll with `since` set to the last epoch you have."""
+    job = find_owned(session, Job, tenant.id, job_id, "job")
+    return [EpochOut(epoch=row.epoch, losses=row.losses, recorded_at=row.recorded_at)
+            for row in queue.history(session, job.id, since, limit)]
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut,
