@@ -50,7 +50,9 @@ class Config:
     discriminator_lr: float = knob(2e-4, "Adam learning rate of the discriminator.", low=0, low_open=True, high=0.1)
     discriminator_decay: float = knob(1e-6, "Weight decay of the discriminator.", low=0, high=0.1)
     discriminator_steps: int = knob(1, "Discriminator updates per generator update.", low=1, high=10)
-    pac: int = knob(10, "Rows the discriminator judges together (PacGAN).", low=1, high=64)
+    pac: int = knob(1, "Rows the discriminator judges together (PacGAN; CTGAN's default is 10). One lets it judge "
+                    "each row whole, which is how rows learn to hold together (BENCHMARKS.md, the levers).",
+                    low=1, high=64)
     log_frequency: bool = knob(True, "Draw training conditions by log-frequency (CTGAN's choice).", exposed=False)
     max_modes: int = knob(10, "Most mixture modes per continuous column.", low=1, high=100, exposed=False)
     max_categories: int = knob(100, "Categories modelled per column; the rest share one slot.", low=1,

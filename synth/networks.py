@@ -114,7 +114,7 @@ class FrozenGenerator:
     conversion when the network runs in bfloat16, so without a pass of its own)."""
 
     def __init__(self, generator: Generator, dtype: torch.dtype, rows: torch.Tensor | None = None,
-                 offset: torch.Tensor | None = None, scale: torch.Tensor | None = None):
+                 offset: torch.Tensor | None = None, head_scale: torch.Tensor | None = None):
         self.dtype = dtype
         *residuals, last = generator.seq
         cond_dim = generator.cond_dim
@@ -129,8 +129,8 @@ class FrozenGenerator:
                 self.layers.append(self._split(weight, bias, sizes))
                 sizes = [block.fc.out_features] + sizes
             weight, bias = last.weight, last.bias
-            if scale is not None:  # per output column, in the generator's order (a sampling temperature)
-                weight, bias = weight * scale[:, None], bias * scale
+            if head_scale is not None:  # per output column, in the generator's order (a sampling temperature)
+                weight, bias = weight * head_scale[:, None], bias * head_scale
             if rows is not None:
                 weight, bias = weight.index_select(0, rows), bias.index_select(0, rows)
             # The offset joins the bias where that keeps its digits: in a float32 network; a bfloat16 one
