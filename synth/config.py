@@ -11,6 +11,8 @@ from typing import Any
 
 from synth.errors import SynthError
 
+DEFAULT_EPOCHS = 300  # CTGAN's
+
 
 @dataclass(frozen=True)
 class Knob:
@@ -32,7 +34,11 @@ def knob(default: Any, doc: str, **bounds: Any) -> Any:
 class Config:
     """Every CTGAN hyperparameter, with the paper's defaults, and ours."""
 
-    epochs: int = knob(300, "Passes over the training rows.", low=1, high=100_000)
+    epochs: int = knob(0, "Passes over the training rows; 0 (the default) lets the table's size decide: "
+                       f"{DEFAULT_EPOCHS}, or more on a table of few batches, enough for `min_steps` updates.",
+                       low=0, high=100_000)
+    min_steps: int = knob(3000, "With epochs 0: the generator updates a fit makes at least.", low=0,
+                          high=10_000_000)
     batch_size: int = knob(500, "Rows per step; a multiple of `pac`.", low=10, high=100_000)
     embedding_dim: int = knob(128, "Size of the generator's noise input.", low=8, high=1024)
     generator_dim: tuple[int, ...] = knob((256, 256), "Widths of the generator's residual layers.",
@@ -44,12 +50,17 @@ class Config:
     discriminator_lr: float = knob(2e-4, "Adam learning rate of the discriminator.", low=0, low_open=True, high=0.1)
     discriminator_decay: float = knob(1e-6, "Weight decay of the discriminator.", low=0, high=0.1)
     discriminator_steps: int = knob(1, "Discriminator updates per generator update.", low=1, high=10)
-    pac: int = knob(10, "Rows the discriminator judges together (PacGAN).", low=1, high=64)
+    pac: int = knob(1, "Rows the discriminator judges together (PacGAN; CTGAN's default is 10). One lets it judge "
+                    "each row whole, which is how rows learn to hold together (BENCHMARKS.md, the levers).",
+                    low=1, high=64)
     log_frequency: bool = knob(True, "Draw training conditions by log-frequency (CTGAN's choice).", exposed=False)
     max_modes: int = knob(10, "Most mixture modes per continuous column.", low=1, high=100, exposed=False)
     max_categories: int = knob(100, "Categories modelled per column; the rest share one slot.", low=1,
                                high=100_000, exposed=False)
     calibrate: bool = knob(True, "Calibrate marginals after training.", exposed=False)
+    gumbel: bool = knob(True, "Gumbel noise on the generator's category outputs in training (CTGAN's). Without "
+                        "it each category output is a function of the generator's noise input alone, and sampling "
+                        "draws at the training temperature.", exposed=False)
     seed: int = knob(0, "Seed for the holdout split and training.", low=0, high=2**32 - 1)
 
     def check(self) -> None:

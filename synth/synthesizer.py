@@ -25,13 +25,13 @@ import torch
 
 from synth import artifact
 from synth.conditions import Plan, plan_conditions
-from synth.config import Config
+from synth.config import DEFAULT_EPOCHS, Config
 from synth.cores import SharedCores
 from synth.draws import TaskDraws
 from synth.errors import SynthError
 from synth.ids import IdSpec, fit_id, generate_ids
 from synth.memory import keep_freed_memory
-from synth.networks import BlockLayout, Discriminator, FrozenGenerator, Generator, gradient_penalty
+from synth.networks import TAU, BlockLayout, Discriminator, FrozenGenerator, Generator, gradient_penalty
 from synth.output import category_column, datetime_resolution, numeric_column
 from synth.parallel import run_in_order
 from synth.sampler import ConditionalSampler
@@ -69,7 +69,7 @@ class _TrainingData:
 
 
 class Synthesizer:
-    def __init__(self, epochs: int = 300, batch_size: int = 500, seed: int = 0, device: str = "auto",
+    def __init__(self, epochs: int = 0, batch_size: int = 500, seed: int = 0, device: str = "auto",
                  column_kinds: dict[str, str] | None = None, sample_precision: str = "auto", **knobs):
         unknown = set(knobs) - {f.name for f in fields(Config)}
         if unknown:
@@ -116,6 +116,7 @@ class Synthesizer:
             raise SynthError("the table's columns differ from the ones this model started training on")
         if len(df) < cfg.pac:
             raise SynthError(f"the table has {len(df)} rows; training needs at least {cfg.pac} (pac)")
+        epochs = self.planned_epochs(len(df))
 
         scalars, codes = self.transformer.transform(df, seed=cfg.seed)
         t = self.transformer
@@ -134,7 +135,8 @@ class Synthesizer:
             torch.set_num_threads(threads)
         try:
             with _deterministic(self.device):
-                self._train_epochs(data, max(len(df) // cfg.batch_size, 1), on_epoch, max_seconds, cores)
+                self._train_epochs(data, epochs, _steps_per_epoch(len(df), cfg.batch_size), on_epoch, max_seconds,
+                                   cores)
         finally:
             if cores is not None:
                 torch.set_num_threads(before)
@@ -142,11 +144,19 @@ class Synthesizer:
             self._calibrate(codes)
         return self
 
-    def _train_epochs(self, data: _TrainingData, steps: int, on_epoch: EpochCallback | None,
-                      max_seconds: float | None, cores: SharedCores | None) -> None:
+    def planned_epochs(self, rows: int) -> int:
+        """The epochs a fit on `rows` training rows runs: `epochs` when given; by default 300, or more on a table of
+        few batches, enough for `min_steps` generator updates (a 1,600-row table at batch 500 takes 3 updates an
+        epoch: 300 epochs would be 900 updates)."""
         cfg = self.config
+        if cfg.epochs:
+            return cfg.epochs
+        return max(DEFAULT_EPOCHS, math.ceil(cfg.min_steps / _steps_per_epoch(rows, cfg.batch_size)))
+
+    def _train_epochs(self, data: _TrainingData, epochs: int, steps: int, on_epoch: EpochCallback | None,
+                      max_seconds: float | None, cores: SharedCores | None) -> None:
         start = time.monotonic()
-        while self.epochs_done < cfg.epochs:
+        while self.epochs_done < epochs:
             sums = torch.zeros(3, device=self.device)
             for _ in range(steps):
                 if cores is not None:
@@ -158,7 +168,7 @@ class Synthesizer:
             losses = {"generator": means[0], "discriminator": means[1], "conditional": means[2]}
             self.history.append({"epoch": self.epochs_done, **losses})
             elapsed = time.monotonic() - start
-            info = EpochInfo(self.epochs_done, cfg.epochs, losses, elapsed, self.history)
+            info = EpochInfo(self.epochs_done, epochs, losses, elapsed, self.history)
             if on_epoch is not None and on_epoch(info) is False:
                 break
             if max_seconds is not None and elapsed >= max_seconds:
@@ -211,7 +221,7 @@ class Synthesizer:
         if self._frozen is None:
             layout = self._layout()
             self._frozen = FrozenGenerator(self._generator, torch.bfloat16 if self.sample_bf16 else torch.float32,
-                                           layout.draw_rows, self._draw_offset(layout))
+                                           layout.draw_rows, self._draw_offset(layout), self._head_scale(layout))
         return self._frozen
 
     def _sampling_condition(self, sampler: ConditionalSampler, rows: int, draws: TaskDraws) -> torch.Tensor | None:
@@ -254,7 +264,7 @@ class Synthesizer:
         noise = torch.randn(n, self.config.embedding_dim, generator=gen, device=self.device)
         cond = None if j is None else data.sampler.one_hot_index(j, c)
         raw = self._generator.forward_one_hot(noise, cond)
-        fake = data.layout.activate(raw, gen)
+        fake = data.layout.activate(raw, gen if self.config.gumbel else None)
         return real, fake, cond, raw, j, c
 
     def _critic_update(self, real: torch.Tensor, fake: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
@@ -486,6 +496,15 @@ class Synthesizer:
         p = self._frequencies(block)[accepted]
         return np.asarray(accepted)[rng.choice(len(accepted), n, p=p / p.sum())].astype(np.int32)
 
+    def _head_scale(self, layout: BlockLayout) -> torch.Tensor | None:
+        """Without Gumbel noise in training, the critic saw softmax(logits / TAU): sampling draws at the same
+        temperature, the one-hot columns' logits scaled by 1 / TAU (None: as they are)."""
+        if self.config.gumbel:
+            return None
+        scale = torch.full((layout.width,), 1 / TAU, device=self.device)
+        scale[: layout.n_scalars] = 1.0
+        return scale
+
     def _draw_offset(self, layout: BlockLayout) -> torch.Tensor | None:
         """The calibrated biases (None before calibration) as FrozenGenerator's output offset."""
         if not self.biases:
@@ -608,6 +627,10 @@ def _check_count(name: str, value) -> int:
     if value < 1:
         raise SynthError(f"{name} must be at least 1, got {value}")
     return int(value)
+
+
+def _steps_per_epoch(rows: int, batch_size: int) -> int:
+    return max(rows // batch_size, 1)
 
 
 def _conditioned_task_rows(missing: int, rate: float | None, in_flight: int, first: int) -> int:

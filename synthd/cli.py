@@ -241,8 +241,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="start the API and a worker, train on the bundled example, show samples")
     demo.add_argument("--csv", default=None, help="CSV to upload (default: the bundled example)")
-    demo.add_argument("--epochs", type=int, default=30, help="training epochs (default 30)")
-    demo.add_argument("--batch-size", type=int, default=500)
+    demo.add_argument("--epochs", type=int, default=None,
+                      help="training epochs (default: the service's, which the table's size decides)")
+    demo.add_argument("--batch-size", type=int, default=None, help="rows per step (default: the service's, 500)")
+    demo.add_argument("--target", default=None,
+                      help="a column the report scores ML utility on (default: income, for the bundled table)")
     demo.add_argument("--port", type=int, default=None, help="API port (SYNTHD_PORT, default 8000)")
     demo.add_argument("--tenant", default="demo")
     demo.add_argument("--exit", action="store_true", help="stop the API and worker once the demo has run")

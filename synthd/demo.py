@@ -59,8 +59,9 @@ def _walkthrough(base: str, key: str, csv: Path, args: argparse.Namespace) -> in
         _wait_ready(client)
         print(f"synthd is up at {base} (dashboard: {base}/ui, docs: {base}/docs)", flush=True)
         with open(csv, "rb") as fh:
-            resp = client.post("/v1/datasets", params={"train": "true", "epochs": args.epochs,
-                                                       "batch_size": args.batch_size},
+            target = args.target or (None if args.csv else "income")
+            given = {"train": "true", "epochs": args.epochs, "batch_size": args.batch_size, "target": target}
+            resp = client.post("/v1/datasets", params={k: v for k, v in given.items() if v is not None},
                                files={"file": (csv.name, fh, "text/csv")})
         if resp.status_code != 201:
             print(f"upload failed: {resp.status_code} {resp.text}", file=sys.stderr)

@@ -201,7 +201,8 @@ class Trainer:
                             job.checkpoint_key, type(exc).__name__, exc)
         if model is None:
             model = Synthesizer(device=device, column_kinds=params.get("column_kinds"), **engine_settings(params))
-        if not self.renew(device=device, resumed_from_epoch=resumed_from):
+        # The epochs this fit runs (a job's default lets the table's size decide): progress counts against them.
+        if not self.renew(device=device, resumed_from_epoch=resumed_from, epochs=model.planned_epochs(len(train))):
             raise LeaseLost
         started = time.monotonic()
         state = {"first_epoch": resumed_from or 0, "last_epoch": resumed_from or 0,

@@ -42,7 +42,8 @@ class JobOut(BaseModel):
     dataset_id: str
     status: JobStatus
     epoch: int = Field(description="Epochs completed.")
-    epochs: int = Field(description="Epochs asked for.")
+    epochs: int = Field(description="Epochs the training runs: as asked, or, for the default (0), what the "
+                        "table's size decides once a worker starts (0 until then).")
     progress: float = Field(description="epoch / epochs, 0 to 1.")
     losses: dict | None = Field(None, description="The losses of the last completed epoch.")
     eta_seconds: float | None = Field(None, description="Estimated seconds until training ends.")

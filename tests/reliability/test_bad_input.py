@@ -243,7 +243,7 @@ BAD_JOB_BODIES = [
     ("epochs null", {"params": {"epochs": None}}, "params.epochs"),
     ("epochs above SYNTHD_MAX_EPOCHS", {"params": {"epochs": 20_000}}, "SYNTHD_MAX_EPOCHS"),
     ("epochs far above any bound", {"params": {"epochs": 10**20}}, "params.epochs"),
-    ("batch size not a multiple of pac", {"params": {"batch_size": 55}}, "multiple of pac"),
+    ("batch size not a multiple of pac", {"params": {"batch_size": 55, "pac": 10}}, "multiple of pac"),
     ("seed above 2**32-1", {"params": {"seed": 2**32}}, "params.seed"),
     ("max_seconds negative", {"params": {"max_seconds": -1}}, "params.max_seconds"),
     ("max_seconds a string", {"params": {"max_seconds": "soon"}}, "params.max_seconds"),

@@ -66,3 +66,27 @@ def test_booleans_count_and_wide_or_numeric_columns_do_not():
 def test_fewer_than_two_qualifying_columns_gives_none():
     train = pd.DataFrame({"a": ["x", "y"] * 10, "n": np.arange(20.0)})
     assert impossible_combinations(train, train) is None
+
+
+def _ruled_table(rows: int, seed: int) -> pd.DataFrame:
+    """`b` is "none" exactly when `a` is "no": a hard rule a model must learn, not a tendency. Two more columns
+    carry some structure of their own."""
+    rng = np.random.default_rng(seed)
+    a = np.where(rng.random(rows) < 0.4, "no", "yes")
+    b = np.where(a == "no", "none", rng.choice(["basic", "plus", "max"], rows, p=[0.5, 0.3, 0.2]))
+    size = np.where(b == "max", rng.normal(60, 8, rows), rng.normal(30, 10, rows)).round(1)
+    region = rng.choice(["north", "south", "east", "west"], rows)
+    return pd.DataFrame({"a": a, "b": b, "size": size, "region": region})
+
+
+def test_a_hard_rule_is_learned_to_the_holdout_s_coherence():
+    from synth import Synthesizer
+
+    train, holdout = _ruled_table(1600, 0), _ruled_table(400, 1)
+    model = Synthesizer(seed=0, min_steps=1000).fit(train)  # 334 epochs of 3 updates
+    synthetic = model.sample(4000, seed=1)
+    got = impossible_combinations(synthetic, train, holdout)
+    base = got["holdout_rate"]
+    broken = ((synthetic["a"] == "no") != (synthetic["b"] == "none")).mean()
+    assert got["impossible_rate"] <= max(2 * base, base + 0.005), (got, broken)
+    assert broken <= 0.005, broken

@@ -278,7 +278,7 @@ def test_a_table_without_categories_trains_without_conditional_vectors(tmp_path)
     ("kwargs", "message"),
     [
         ({"epochs": 0}, "epochs"),
-        ({"batch_size": 55}, "multiple of pac"),
+        ({"batch_size": 55, "pac": 10}, "multiple of pac"),
         ({"generator_lr": 5}, "generator_lr"),
         ({"wings": 2}, "unknown option"),
         ({"device": "tpu"}, "device"),

@@ -91,7 +91,7 @@ async def upload_dataset(
         "continuous, integer, categorical, boolean, datetime, constant or id.")] = None,
     epochs: Annotated[int | None, Query(ge=1, le=100_000, description="With train=true: epochs.")] = None,
     batch_size: Annotated[int | None, Query(ge=10, le=100_000,
-                                            description="With train=true: rows per step (a multiple of 10).")] = None,
+                                            description="With train=true: rows per step.")] = None,
     max_seconds: Annotated[float | None, Query(gt=0, le=7 * 86400,
                                                description="With train=true: training time budget.")] = None,
     seed: Annotated[int | None, Query(ge=0, le=2**32 - 1, description="With train=true: seed.")] = None,

@@ -1,0 +1,87 @@
+"""The coherence levers: train variants of our engine on one table, score each the same way.
+
+    .venv/bin/python -m bench.levers --dataset adult --epochs 60 --variant base='{}' --variant pac1='{"pac": 1}'
+    .venv/bin/python -m bench.levers --dataset adult --epochs 60 --temperatures 1,0.7,0.5,0.35,0.2
+
+Each variant is engine settings as JSON (synth/config.py); all train on the same seeded 70/30 split for the same
+epochs with threads="auto", sample as many rows as the training split, and are scored by synth.quality.report
+against the holdout (at most 10,000 rows a side): the impossible-combination rate beside the holdout's own, column
+shapes, all-pair trends, detection AUC and TSTR on the dataset's target. `--temperatures` instead trains one model
+and samples it at each temperature (its category logits divided by it, the biases recalibrated). One JSON line a
+result on stdout; BENCHMARKS.md ("Rows that hold together") records the runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from bench import datasets
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.levers", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", default="adult")
+    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--variant", action="append", default=[], help="NAME=JSON engine settings; repeatable")
+    p.add_argument("--temperatures", default="", help="comma-separated sampling temperatures of one model")
+    p.add_argument("--max-rows", type=int, default=0, help="seeded subset of the table (0: whole)")
+    p.add_argument("--seed", type=int, default=0)
+    return p.parse_args(argv)
+
+
+def score(model, train, holdout, target: str, seed: int) -> dict:
+    from synth.quality import report
+
+    rep = report(train, model.sample(len(train), seed=seed + 1), holdout=holdout, target=target, seed=seed,
+                 max_rows=10_000)
+    coherence = rep["coherence"] or {}
+    return {
+        "impossible": coherence.get("impossible_rate"), "holdout": coherence.get("holdout_rate"),
+        "worst": [(w["columns"], round(w["rate"], 4)) for w in coherence.get("worst_pairs", [])[:3]],
+        "shapes": rep["column_shapes"]["score"], "pairs_all": rep["column_pair_trends"]["all"],
+        "detection": (rep["detection"] or {}).get("auc"), "tstr": (rep["tstr"] or {}).get("synthetic"),
+        "real": (rep["tstr"] or {}).get("real"), "dcr_share": (rep["privacy"] or {}).get("dcr_share"),
+    }
+
+
+def main(argv=None) -> None:
+    import torch
+
+    from synth import Synthesizer
+
+    args = parse_args(argv)
+    target = datasets.resolve(args.dataset).target
+    train, holdout = datasets.split(datasets.load(args.dataset, max_rows=args.max_rows or None), args.seed)
+    if args.temperatures:
+        start = time.perf_counter()
+        model = Synthesizer(epochs=args.epochs, seed=args.seed).fit(train, threads="auto")
+        took = time.perf_counter() - start
+        _, codes = model.transformer.transform(train, seed=args.seed)
+        head = model._generator.seq[-1]
+        weight, bias = head.weight.detach().clone(), head.bias.detach().clone()
+        first = model.transformer.n_scalars  # the category logits follow the scalars
+        for t in (float(x) for x in args.temperatures.split(",")):
+            with torch.no_grad():
+                head.weight.copy_(weight)
+                head.bias.copy_(bias)
+                head.weight[first:] /= t
+                head.bias[first:] /= t
+            model._calibrate(codes)
+            print(json.dumps({"dataset": args.dataset, "variant": f"temperature {t}", "epochs": model.epochs_done,
+                              "seconds": round(took), **score(model, train, holdout, target, args.seed)}), flush=True)
+        return
+    for spec in args.variant:
+        name, _, settings = spec.partition("=")
+        start = time.perf_counter()
+        model = Synthesizer(epochs=args.epochs, seed=args.seed, **json.loads(settings or "{}"))
+        model.fit(train, threads="auto")
+        print(json.dumps({"dataset": args.dataset, "variant": name, "epochs": model.epochs_done,
+                          "seconds": round(time.perf_counter() - start),
+                          **score(model, train, holdout, target, args.seed)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
