@@ -44,6 +44,8 @@ def _field(default: Any, spec: Knob) -> tuple[Any, Any]:
     if isinstance(default, tuple):
         return (list[Annotated[int, Field(**bounds)]],
                 Field(list(default), min_length=1, max_length=spec.max_items, description=spec.doc))
+    if spec.choices is not None:
+        return Literal[spec.choices], Field(default, description=spec.doc)
     return type(default), Field(default, description=spec.doc, **bounds)
 
 

@@ -22,6 +22,7 @@ class Knob:
     low_open: bool = False
     max_items: int | None = None  # for a list of layer widths: how many; the bounds apply to each
     exposed: bool = True
+    choices: tuple | None = None  # for a text setting: the values it may take
 
 
 def knob(default: Any, doc: str, **bounds: Any) -> Any:
@@ -50,6 +51,15 @@ class Config:
     max_categories: int = knob(100, "Categories modelled per column; the rest share one slot.", low=1,
                                high=100_000, exposed=False)
     calibrate: bool = knob(True, "Calibrate marginals after training.", exposed=False)
+    rare_threshold: int = knob(
+        10, "k: a category held by fewer than k training rows is never stored or emitted as itself, and every "
+        "number kept about a numeric column (its clipping bounds, quantiles, mixture modes, ID bounds) is an "
+        "average over at least k rows, so no one-off extreme is stored or emitted. 1 turns this off.",
+        low=1, high=10_000)
+    rare_categories: str = knob(
+        "marker", "What a rare category of a text column becomes: 'marker' (the value _RARE_) or 'frequent' "
+        "(a frequent category, drawn by frequency). Numeric and boolean columns always take the nearest or a "
+        "frequent value.", choices=("marker", "frequent"))
     seed: int = knob(0, "Seed for the holdout split and training.", low=0, high=2**32 - 1)
 
     def check(self) -> None:
@@ -76,6 +86,10 @@ def _check(name: str, value: Any, spec: Knob, kind: type) -> None:
     if kind is bool:
         if not isinstance(value, bool):
             raise SynthError(f"{name} must be true or false, got {value!r}")
+        return
+    if spec.choices is not None:
+        if value not in spec.choices or not isinstance(value, str):
+            raise SynthError(f"{name} must be one of {list(spec.choices)}, got {value!r}")
         return
     numeric = (int,) if kind is int else (int, float)
     if isinstance(value, bool) or not isinstance(value, numeric):

@@ -34,6 +34,7 @@ from synth.memory import keep_freed_memory
 from synth.networks import BlockLayout, Discriminator, FrozenGenerator, Generator, gradient_penalty
 from synth.output import category_column, datetime_resolution, numeric_column
 from synth.parallel import run_in_order
+from synth.protect import protect_schema
 from synth.sampler import ConditionalSampler
 from synth.schema import Schema, check_frame, infer_schema
 from synth.transformer import Coded, DataTransformer, numeric_values
@@ -172,8 +173,11 @@ class Synthesizer:
                 spec.extra["resolution"] = datetime_resolution(numeric_values(df[spec.name], spec))
             if spec.kind == "constant":
                 spec.extra["value"] = _json_scalar(df[spec.name].dropna().iloc[0])
-        self.ids = [fit_id(s.name, df[s.name], cfg.seed) for s in self.schema.columns if s.kind == "id"]
-        self.transformer = DataTransformer(self.schema, cfg.max_modes, cfg.max_categories, seed=cfg.seed).fit(df)
+        protect_schema(self.schema, df, cfg.rare_threshold)  # bounds that k rows share (synth.protect)
+        self.ids = [fit_id(s.name, df[s.name], cfg.seed, cfg.rare_threshold)
+                    for s in self.schema.columns if s.kind == "id"]
+        self.transformer = DataTransformer(self.schema, cfg.max_modes, cfg.max_categories, seed=cfg.seed,
+                                           min_rows=cfg.rare_threshold, rare_mode=cfg.rare_categories).fit(df)
         torch.manual_seed(cfg.seed)
         self._gen = torch.Generator(self.device).manual_seed(cfg.seed)
         self._build_networks()
