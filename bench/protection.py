@@ -1,0 +1,91 @@
+"""What privacy costs in quality: the same training with protection off and on (k, synth.protect), or with
+differential privacy at several epsilons, scored by synth.quality.report on the shared tables' 70/30 split.
+
+    SYNTHD_DATASETS=/work/shared/datasets .venv/bin/python -m bench.protection \\
+        --datasets adult,king_county,bank_marketing --epochs 30
+    SYNTHD_DATASETS=/work/shared/datasets .venv/bin/python -m bench.protection --datasets adult \\
+        --epsilons 1,3,10 --epochs 30
+
+Prints one JSON line per run and a Markdown table, and saves them to bench/out/protection-<stamp>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from bench import datasets
+from synth import Synthesizer
+from synth.quality import report
+
+
+def run(name: str, epochs: int, seed: int, label: str, max_rows: int | None, **knobs) -> dict:
+    ds = datasets.resolve(name)
+    train, holdout = datasets.split(datasets.load(name, max_rows=max_rows, seed=seed), seed=seed)
+    model = Synthesizer(epochs=epochs, batch_size=500, seed=seed, **knobs)
+    started = time.monotonic()
+    model.fit(train)
+    seconds = time.monotonic() - started
+    rows = model.sample(min(len(train), 20_000), seed=seed + 1)
+    scores = report(train, rows, holdout, target=ds.target, seed=seed, max_rows=5000)
+    privacy = scores.get("privacy") or {}
+    tstr = scores.get("tstr") or {}
+    marker = sum(int((rows[c].astype(str) == "_RARE_").sum()) for c in rows.columns) / max(1, len(rows))
+    out = {
+        "dataset": name, "run": label, "epochs_trained": model.epochs_done, "train_seconds": round(seconds, 1),
+        "shapes": scores["column_shapes"]["score"], "overall": scores["overall"],
+        "pairs_strong": scores["column_pair_trends"].get("strong"),
+        "dcr_share": privacy.get("dcr_share"), "exact_copy_rate": privacy.get("exact_copy_rate"),
+        "tstr": tstr["synthetic"] / tstr["real"] if tstr.get("synthetic") is not None and tstr.get("real") else None,
+        "marker_cells_per_row": round(marker, 4),
+        "privacy": getattr(model, "privacy_spent", None),
+    }
+    print(json.dumps(out), flush=True)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--datasets", default="adult,king_county,bank_marketing")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-rows", type=int, default=0, help="a seeded subset of each table (0: all rows)")
+    p.add_argument("--k", type=int, default=10, help="rare_threshold of the protected run")
+    p.add_argument("--epsilons", default="", help="comma-separated: DP runs at these epsilons instead")
+    p.add_argument("--delta", type=float, default=1e-6)
+    p.add_argument("--noise", type=float, default=0.0, help="DP noise multiplier (0: the engine's default)")
+    args = p.parse_args()
+    results = []
+    for name in args.datasets.split(","):
+        if args.epsilons:
+            for eps in (float(e) for e in args.epsilons.split(",")):
+                privacy = {"epsilon": eps, "delta": args.delta}
+                if args.noise:
+                    privacy["noise_multiplier"] = args.noise
+                results.append(run(name, args.epochs, args.seed, f"dp eps={eps:g}", args.max_rows or None,
+                                   privacy=privacy))
+        else:
+            results.append(run(name, args.epochs, args.seed, "k=1 (off)", args.max_rows or None, rare_threshold=1))
+            results.append(run(name, args.epochs, args.seed, f"k={args.k}", args.max_rows or None,
+                               rare_threshold=args.k))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = datasets.REPO / "bench" / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"protection-{stamp}.json").write_text(json.dumps({"args": vars(args), "results": results}, indent=1))
+    print("\n| table | run | epochs | shapes | overall | TSTR ratio | DCR share | exact copies | marker cells/row |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        cells = [_f(r[k]) for k in ("shapes", "overall", "tstr", "dcr_share", "exact_copy_rate",
+                                    "marker_cells_per_row")]
+        print(f"| {r['dataset']} | {r['run']} | {r['epochs_trained']} | " + " | ".join(cells) + " |")
+
+
+def _f(v) -> str:  # noqa: ANN001
+    return "—" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.3f}"
+
+
+if __name__ == "__main__":
+    main()
