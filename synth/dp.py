@@ -438,18 +438,139 @@ def per_group_gradients(disc: Discriminator, real: torch.Tensor, fake: torch.Ten
     return grads, losses
 
 
+def group_terms(disc: Discriminator, real: torch.Tensor, fake: torch.Tensor, cond: torch.Tensor | None,
+                gen: torch.Generator, weight: float = 10.0) -> dict[str, list]:
+    """Each group's gradient of its own loss, by hand and unmaterialised: {parameter name: [(U, V), ...]} where
+    group g's gradient is the sum over the list of the outer products U[g] x V[g] (V None: U[g] itself, a
+    vector). Every weight's gradient is such a sum for one group: its input times its output's delta, once for
+    the generated rows' score, once for the real rows' (minus), once for the penalty (the formulas of
+    networks._Penalty, group by group). Same draws, in the same order, as per_group_gradients; a test
+    compares the two."""
+    groups, pac = real.shape[0] // disc.pac, disc.pac
+    layers = list(disc.seq)
+    drops = [m for m in layers if isinstance(m, Dropout)]
+    slopes = [m.negative_slope for m in layers if isinstance(m, nn.LeakyReLU)]
+    linears = [(i, m) for i, m in enumerate(layers) if isinstance(m, nn.Linear)]
+    widths = [disc.bias.shape[0]] + [m.out_features for _, m in linears][:-1]
+    device = real.device
+
+    def masks(rows: int) -> list[torch.Tensor]:
+        out = []
+        for drop, width in zip(drops, widths, strict=True):
+            mask = drop.mask(torch.empty(rows, width, device=device))
+            out.append(torch.ones(rows, width, device=device) if mask is None else mask)
+        return out
+
+    score_masks = masks(2 * groups)
+    t = torch.rand(groups, 1, generator=gen, device=device)
+    penalty_masks = masks(groups)
+    one_hot = None
+    if cond is not None and disc.cond_dim:
+        index = cond.reshape(groups, pac) + disc._row_offsets
+        one_hot = torch.zeros(groups, pac * disc.cond_dim, device=device).scatter_(1, index, 1.0)
+    with torch.no_grad():
+        x_fake, x_real = fake.reshape(groups, -1), real.reshape(groups, -1)
+        x_mix = t * x_real + (1 - t) * x_fake
+
+        def forward(x: torch.Tensor, mask: list[torch.Tensor], hot: torch.Tensor | None) -> tuple[list, list]:
+            """Each hidden layer's output a_l and gate (slope times mask), first layer first."""
+            z = x @ disc.data_weight + disc.bias
+            if hot is not None:
+                z = z + hot @ disc.cond_weight
+            acts, gates = [], []
+            for layer, (slope, m) in enumerate(zip(slopes, mask, strict=True)):
+                gate = torch.where(z > 0, 1.0, slope) * m
+                acts.append(z * gate)
+                gates.append(gate)
+                if layer + 1 < len(slopes):
+                    module = linears[layer][1]
+                    z = acts[-1] @ module.weight.t() + module.bias
+            return acts, gates
+
+        def deltas(gates: list[torch.Tensor]) -> list[torch.Tensor]:
+            """d score / d z_l for each hidden layer, first layer first."""
+            out = [linears[-1][1].weight * gates[-1]]
+            for (_, module), gate in zip(reversed(linears[:-1]), reversed(gates[:-1]), strict=True):
+                out.append((out[-1] @ module.weight) * gate)
+            return out[::-1]
+
+        both_acts, both_gates = forward(torch.cat([x_fake, x_real]), score_masks,
+                                        None if one_hot is None else one_hot.repeat(2, 1))
+        acts_f, acts_r = [a[:groups] for a in both_acts], [a[groups:] for a in both_acts]
+        both_deltas = deltas(both_gates)
+        d_f, d_r = [d[:groups] for d in both_deltas], [d[groups:] for d in both_deltas]
+        _, pen_gates = forward(x_mix, penalty_masks, one_hot)
+        d_p = deltas(pen_gates)
+        q = d_p[0] @ disc.data_weight.t()
+        squares = q.square().sum(1)
+        r = None
+        if one_hot is not None:
+            r = d_p[0] @ disc.cond_weight.t()
+            squares = squares + r.square().sum(1)
+        n = squares.sqrt()
+        scale = (weight * 2 * (n - 1) / n)[:, None]
+        q_t = q * scale
+        terms: dict[str, list] = {
+            "data_weight": [(x_fake, d_f[0]), (-x_real, d_r[0]), (q_t, d_p[0])],
+            "bias": [(d_f[0] - d_r[0], None)],
+        }
+        grad_delta = q_t @ disc.data_weight
+        if one_hot is not None:
+            r_t = r * scale
+            terms["cond_weight"] = [(one_hot, d_f[0] - d_r[0]), (r_t, d_p[0])]
+            grad_delta = grad_delta + r_t @ disc.cond_weight
+        else:
+            terms["cond_weight"] = []
+        for layer, (index, module) in enumerate(linears[:-1]):
+            grad_u = grad_delta * pen_gates[layer]
+            terms[f"seq.{index}.weight"] = [(d_f[layer + 1], acts_f[layer]), (-d_r[layer + 1], acts_r[layer]),
+                                            (d_p[layer + 1], grad_u)]
+            terms[f"seq.{index}.bias"] = [(d_f[layer + 1] - d_r[layer + 1], None)]
+            grad_delta = grad_u @ module.weight.t()
+        index, last = linears[-1]
+        ones = torch.ones(groups, 1, device=device)
+        terms[f"seq.{index}.weight"] = [(ones, acts_f[-1] - acts_r[-1] + grad_delta * pen_gates[-1])]
+        terms[f"seq.{index}.bias"] = [(torch.zeros(groups, 1, device=device), None)]
+    return terms
+
+
+def materialise(terms: dict) -> dict[str, torch.Tensor]:
+    """{name: (groups, *shape)}: each group's gradient, built from group_terms (for tests)."""
+    out = {}
+    for name, pairs in terms.items():
+        parts = [u if v is None else torch.einsum("ga,gb->gab", u, v) for u, v in pairs]
+        out[name] = sum(parts[1:], parts[0]) if parts else None
+    return out
+
+
+def group_norms(terms: dict) -> torch.Tensor:
+    """Each group's gradient norm, without building the gradients: the squared norm of a sum of outer
+    products u_k x v_k is the sum over pairs (k, k') of (u_k . u_k')(v_k . v_k')."""
+    total = None
+    for pairs in terms.values():
+        for k, (u, v) in enumerate(pairs):
+            for k2, (u2, v2) in enumerate(pairs[k:], start=k):
+                part = (u * u2).sum(1) if v is None else (u * u2).sum(1) * (v * v2).sum(1)
+                part = part if k2 == k else 2 * part
+                total = part if total is None else total + part
+    return total.clamp_min(0).sqrt()
+
+
 def private_critic_update(disc: Discriminator, optimizer: torch.optim.Optimizer, real: torch.Tensor,
                           fake: torch.Tensor, cond: torch.Tensor | None, gen: torch.Generator,
                           privacy: Privacy) -> None:
-    """One DP-SGD step of the critic: per-group gradients clipped to max_grad_norm, summed, Gaussian noise of
-    standard deviation noise_multiplier * 2 * max_grad_norm added, divided by the number of groups."""
-    grads, _ = per_group_gradients(disc, real, fake, cond, gen)
+    """One DP-SGD step of the critic: each group's gradient clipped to max_grad_norm, summed, Gaussian noise of
+    standard deviation noise_multiplier * 2 * max_grad_norm added, divided by the number of groups. The
+    clipped sum is a few products of the groups' factors scaled by their clipping (group_terms); the
+    gradients of single groups are never built."""
+    terms = group_terms(disc, real, fake, cond, gen)
     groups = real.shape[0] // disc.pac
-    norms = torch.sqrt(sum(g.reshape(groups, -1).square().sum(1) for g in grads.values()))
-    scale = (privacy.max_grad_norm / (norms + 1e-12)).clamp(max=1.0)
+    clip = (privacy.max_grad_norm / (group_norms(terms) + 1e-12)).clamp(max=1.0)[:, None]
     std = privacy.noise_multiplier * 2 * privacy.max_grad_norm
     for name, p in disc.named_parameters():
-        g = torch.tensordot(scale, grads[name], dims=1)
+        g = torch.zeros_like(p)
+        for u, v in terms[name]:
+            g += (clip * u).sum(0) if v is None else ((clip * u).t() @ v).reshape(p.shape)
         g += torch.randn(g.shape, generator=gen, device=g.device) * std
         p.grad = g / groups
     optimizer.step()

@@ -58,6 +58,29 @@ def test_per_group_gradients_add_up_to_the_ordinary_gradient(cond_dim):
     assert torch.linalg.matrix_rank(flat) == groups
 
 
+@pytest.mark.parametrize("cond_dim", [0, 5])
+def test_the_fast_per_group_terms_are_the_plain_per_group_gradients(cond_dim):
+    """group_terms (outer products by hand, what training uses) against torch.func's per-group gradients of
+    the plain critic, group by group, and their norms without building them."""
+    disc = _critic(cond_dim, seed=1)
+    groups = 5
+    rng = torch.Generator().manual_seed(5)
+    real, fake = torch.rand(groups * 4, 7, generator=rng), torch.rand(groups * 4, 7, generator=rng)
+    cond = torch.randint(cond_dim, (groups * 4,), generator=rng) if cond_dim else None
+    torch.manual_seed(6)
+    plain, _ = dp.per_group_gradients(disc, real, fake, cond, torch.Generator().manual_seed(6))
+    torch.manual_seed(6)
+    terms = dp.group_terms(disc, real, fake, cond, torch.Generator().manual_seed(6))
+    fast = dp.materialise(terms)
+    for name, value in plain.items():
+        if fast[name] is None:  # no one-hot columns: no gradient for their (empty) weight
+            assert value.numel() == 0
+            continue
+        torch.testing.assert_close(fast[name].reshape(value.shape), value, rtol=1e-4, atol=1e-5, msg=name)
+    norms = torch.sqrt(sum(g.reshape(groups, -1).square().sum(1) for g in plain.values()))
+    torch.testing.assert_close(dp.group_norms(terms), norms, rtol=1e-4, atol=1e-6)
+
+
 def test_the_private_update_clips_each_group_and_adds_calibrated_noise():
     disc = _critic(5)
     groups = 8
