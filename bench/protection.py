@@ -4,7 +4,7 @@ differential privacy at several epsilons, scored by synth.quality.report on the 
     SYNTHD_DATASETS=/work/shared/datasets .venv/bin/python -m bench.protection \\
         --datasets adult,king_county,bank_marketing --epochs 30
     SYNTHD_DATASETS=/work/shared/datasets .venv/bin/python -m bench.protection --datasets adult \\
-        --epsilons 1,3,10 --epochs 30
+        --epsilons 1,3,10 --noise 3,3,1.2 --epochs 30
 
 Prints one JSON line per run and a Markdown table, and saves them to bench/out/protection-<stamp>.json.
 """
@@ -56,17 +56,26 @@ def main() -> None:
     p.add_argument("--k", type=int, default=10, help="rare_threshold of the protected run")
     p.add_argument("--epsilons", default="", help="comma-separated: DP runs at these epsilons instead")
     p.add_argument("--delta", type=float, default=1e-6)
-    p.add_argument("--noise", type=float, default=0.0, help="DP noise multiplier (0: the engine's default)")
+    p.add_argument("--noise", default="", help="DP noise multipliers, one for all epsilons or one each "
+                   "(empty: the engine's default)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (1: steady on a machine that other work shares; a team of threads stalls "
+                   "at every barrier when a core is taken)")
     args = p.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
     results = []
     for name in args.datasets.split(","):
         if args.epsilons:
-            for eps in (float(e) for e in args.epsilons.split(",")):
+            epsilons = [float(e) for e in args.epsilons.split(",")]
+            noises = [float(v) for v in args.noise.split(",")] if args.noise else [0.0] * len(epsilons)
+            for eps, noise in zip(epsilons, noises * len(epsilons) if len(noises) == 1 else noises, strict=False):
                 privacy = {"epsilon": eps, "delta": args.delta}
-                if args.noise:
-                    privacy["noise_multiplier"] = args.noise
-                results.append(run(name, args.epochs, args.seed, f"dp eps={eps:g}", args.max_rows or None,
-                                   privacy=privacy))
+                if noise:
+                    privacy["noise_multiplier"] = noise
+                results.append(run(name, args.epochs, args.seed, f"dp eps={eps:g} noise={noise:g}",
+                                   args.max_rows or None, privacy=privacy))
         else:
             results.append(run(name, args.epochs, args.seed, "k=1 (off)", args.max_rows or None, rare_threshold=1))
             results.append(run(name, args.epochs, args.seed, f"k={args.k}", args.max_rows or None,
