@@ -15,7 +15,6 @@ from app.core.errors import APIError
 from app.models import Dataset, Job, JobStatus
 from app.params import JobParams, engine_settings, holdout_rows
 from synth.config import Config
-from synth.dp import check_budget
 from synth.errors import SynthError
 
 
@@ -45,6 +44,8 @@ def new_job(dataset: Dataset, params: JobParams, settings: Settings | None = Non
     if params.privacy is not None:
         fraction = settings.holdout_fraction if settings is not None else 0.0
         rows = dataset.rows - holdout_rows(dataset.rows, fraction)
+        from synth.dp import check_budget  # torch and the accountant: only for a private job
+
         try:
             check_budget(rows, Config(**engine_settings(stored)))
         except SynthError as exc:
