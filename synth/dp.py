@@ -292,29 +292,55 @@ def _integral(spec) -> bool:  # noqa: ANN001
 
 
 def _private_continuous(spec, x: np.ndarray, noise: float, max_modes: int, rng) -> ContinuousEncoder:  # noqa: ANN001
+    """A numeric column's encoder from one noisy histogram: its bins between the released bounds (one per
+    integer when the range is narrower than FINE_BINS), an atom at 0 when 0 lies in the range (a value chosen
+    without looking: zero-inflated columns, a capital gain, are common, and a bin would spread the spike
+    over its width), and nulls. Each row is in exactly one of them."""
     low, high = spec.minimum, spec.maximum
-    if _integral(spec) and high - low < FINE_BINS:  # a bin per integer
-        edges = np.arange(low - 0.5, high + 1.0)
+    if _integral(spec) and high - low < FINE_BINS:  # a bin per integer: every value is its own atom
+        edges, atom = np.arange(low - 0.5, high + 1.0), False
     else:
-        edges = np.linspace(low, high, FINE_BINS + 1)
+        edges, atom = np.linspace(low, high, FINE_BINS + 1), low <= 0 <= high
+        if atom:
+            edges = np.union1d(edges, [0.0])
     bins = len(edges) - 1
     null = np.isnan(x)
     inside = np.clip(x[~null], low, high)
-    counts = np.histogram(inside, bins=edges)[0].astype(np.float64)
-    noisy = counts + rng.normal(0, noise, bins)
+    at_zero = inside == 0 if atom else np.zeros(len(inside), dtype=bool)
+    counts = np.histogram(inside[~at_zero], bins=edges)[0].astype(np.float64)
+    raw = np.concatenate([counts, [float(at_zero.sum()), float(null.sum())]])
+    noisy = raw + rng.normal(0, noise, len(raw))
     noisy = np.where(noisy > 2 * noise, noisy, 0.0)  # noise alone rarely passes 2 sd: empty bins stay empty
-    noisy_null = float(null.sum()) + rng.normal(0, noise)
-    noisy_null = noisy_null if noisy_null > 2 * noise else 0.0
-    total = noisy.sum()
+    noisy_bins, noisy_zero, noisy_null = noisy[:bins], noisy[bins] if atom else 0.0, noisy[bins + 1]
+    total = noisy_bins.sum() + noisy_zero
     if total <= 0:
-        noisy, total = np.ones(bins), float(bins)
+        noisy_bins, noisy_zero, total = np.ones(bins), 0.0, float(bins)
     null_rate = noisy_null / (noisy_null + total)
     spec.null_rate = float(null_rate) if null_rate > 1e-3 else 0.0
-    cdf = np.concatenate([[0.0], np.cumsum(noisy) / total])
-    quantiles = np.clip(np.interp(np.linspace(0, 1, QUANTILES), cdf, edges), low, high)
+    # The quantile function: linear inside each bin, a jump at the atom.
+    mass, values = [0.0], [edges[0]]
+    cumulative = 0.0
+    for j in range(bins):
+        if atom and edges[j] == 0 and noisy_zero > 0:
+            cumulative += noisy_zero
+            mass.append(cumulative)
+            values.append(0.0)
+        cumulative += noisy_bins[j]
+        mass.append(cumulative)
+        values.append(edges[j + 1])
+    if atom and edges[-1] == 0 and noisy_zero > 0:
+        mass.append(cumulative + noisy_zero)
+        values.append(0.0)
+    mass = np.asarray(mass) / total
+    quantiles = np.clip(np.interp(np.linspace(0, 1, QUANTILES), mass, values), low, high)
     # Points drawn from the noisy histogram: its mean, spread and mixture.
-    picked = rng.choice(bins, MIXTURE_POINTS, p=noisy / total)
-    points = np.clip(edges[picked] + rng.random(MIXTURE_POINTS) * (edges[1] - edges[0]), low, high)
+    weights = np.concatenate([noisy_bins, [noisy_zero]]) / total
+    picked = rng.choice(bins + 1, MIXTURE_POINTS, p=weights)
+    width = np.diff(edges)
+    points = np.where(picked == bins, 0.0,
+                      edges[np.minimum(picked, bins - 1)] + rng.random(MIXTURE_POINTS) *
+                      width[np.minimum(picked, bins - 1)])
+    points = np.clip(points, low, high)
     mean, std = float(points.mean()), float(points.std()) or 1.0
     mix = fit_mixture((points - mean) / std, max_modes=max_modes)
     return ContinuousEncoder(name=spec.name, mean=mean, std=std, weights=mix.weights.tolist(),
