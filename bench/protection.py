@@ -47,6 +47,44 @@ def run(name: str, epochs: int, seed: int, label: str, max_rows: int | None, **k
     return out
 
 
+def step_timing(rounds: int = 5) -> None:
+    """Seconds per critic update on Adult's critic shape (50 pac groups of 10, data 157 and one-hot 110 wide,
+    256-256): the ordinary one, the DP one (synth.dp.group_terms), and torch.func's per-group gradients."""
+    import torch
+
+    from synth import dp
+    from synth.networks import Discriminator, gradient_penalty
+
+    torch.manual_seed(0)
+    disc = Discriminator(data_dim=157, cond_dim=110, hidden=(256, 256), pac=10).train()
+    groups = 50
+    real, fake = torch.rand(groups * 10, 157), torch.rand(groups * 10, 157)
+    cond = torch.randint(110, (groups * 10,))
+    gen = torch.Generator().manual_seed(0)
+    opt = torch.optim.Adam(disc.parameters())
+    privacy = dp.Privacy(1.0, 1e-6, 3.0, 1.0)
+
+    def ordinary() -> None:
+        part = disc.one_hot_part(cond)
+        first = disc.first_layer(torch.cat([fake, real]), part.repeat(2, 1))
+        scores = disc.seq(first)
+        penalty = gradient_penalty(disc, first[groups:], first[:groups], gen)
+        opt.zero_grad()
+        (scores[:groups].mean() - scores[groups:].mean() + penalty).backward()
+        opt.step()
+
+    for label, fn in (("ordinary", ordinary),
+                      ("dp, by hand", lambda: dp.private_critic_update(disc, opt, real, fake, cond, gen, privacy)),
+                      ("dp, torch.func vmap", lambda: dp.per_group_gradients(disc, real, fake, cond, gen))):
+        fn()
+        times = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - started)
+        print(json.dumps({"critic_update": label, "median_seconds": round(float(np.median(times)), 4)}), flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--datasets", default="adult,king_county,bank_marketing")
@@ -61,10 +99,14 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1: steady on a machine that other work shares; a team of threads stalls "
                    "at every barrier when a core is taken)")
+    p.add_argument("--steps", action="store_true", help="time one critic update, ordinary and DP, and stop")
     args = p.parse_args()
     import torch
 
     torch.set_num_threads(args.threads)
+    if args.steps:
+        step_timing()
+        return
     results = []
     for name in args.datasets.split(","):
         if args.epsilons:
