@@ -16,8 +16,10 @@ from app.core.config import Settings
 from app.core.db import LOCK_TIMEOUT, timed_out
 from app.core.errors import APIError
 from app.models import ACTIVE_STATES, Dataset, Job, JobStatus, Model
-from app.params import JobParams
+from app.params import JobParams, engine_settings, holdout_rows
 from app.storage import BlobStore
+from synth.config import Config
+from synth.errors import SynthError
 
 log = logging.getLogger("synthd.api")
 
@@ -28,8 +30,9 @@ def check_params(params: JobParams, settings: Settings) -> None:
         raise APIError(422, "invalid_request", f"epochs: at most {settings.max_epochs} (SYNTHD_MAX_EPOCHS)")
 
 
-def new_job(dataset: Dataset, params: JobParams) -> Job:
-    """A queued job on `dataset` (not yet added to a session): the upload's column kinds merged under the job's."""
+def new_job(dataset: Dataset, params: JobParams, settings: Settings | None = None) -> Job:
+    """A queued job on `dataset` (not yet added to a session): the upload's column kinds merged under the job's.
+    With params.privacy, a budget that cannot buy one epoch on the rows the worker will train on is a 422."""
     kinds = {**(dataset.column_kinds or {}), **(params.column_kinds or {})}
     columns = {c["name"] for c in dataset.schema["columns"]}
     unknown = sorted(set(kinds) - columns)
@@ -44,6 +47,15 @@ def new_job(dataset: Dataset, params: JobParams) -> Job:
                            f"predict; its columns are {sorted(columns)} (ID and constant columns cannot be targets)")
     stored = params.model_dump()
     stored["column_kinds"] = kinds or None
+    if params.privacy is not None:
+        fraction = settings.holdout_fraction if settings is not None else 0.0
+        rows = dataset.rows - holdout_rows(dataset.rows, fraction)
+        from synth.dp import check_budget  # torch and the accountant: only for a private job
+
+        try:
+            check_budget(rows, Config(**engine_settings(stored)))
+        except SynthError as exc:
+            raise APIError(422, "privacy_budget_too_small", str(exc)) from None
     return Job(tenant_id=dataset.tenant_id, dataset_id=dataset.id, params=stored, epochs=params.epochs,
                status=JobStatus.QUEUED, epoch=0, attempts=0)
 

@@ -120,6 +120,7 @@ class Job(Base):
     epochs: Mapped[int] = mapped_column(Integer)
     losses: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     eta_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    epsilon_spent: Mapped[float | None] = mapped_column(Float, nullable=True)  # differential privacy: so far
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker_id: Mapped[str | None] = mapped_column(String(200), nullable=True)

@@ -37,22 +37,44 @@ class _ServiceParams(BaseModel):
         return self
 
 
-def _field(default: Any, spec: Knob) -> tuple[Any, Any]:
-    bounds = {"gt" if spec.low_open else "ge": spec.low} if spec.low is not None else {}
-    if spec.high is not None:
-        bounds["le"] = spec.high
+def _field(default: Any, spec: Knob, name: str = "") -> tuple[Any, Any]:
+    bounds = _bounds(spec)
+    if spec.fields is not None:  # a small dict setting: a model of its own, the same bounds
+        sub = create_model(
+            "".join(part.title() for part in name.split("_")) + "Params",
+            __config__=ConfigDict(extra="forbid", strict=True),
+            **{key: (float, Field(..., description=item.doc, **_bounds(item))) if value is None else
+               (float, Field(value, description=item.doc, **_bounds(item)))
+               for key, (value, item) in spec.fields.items()})
+        return sub | None, Field(default, description=spec.doc)
     if isinstance(default, tuple):
         return (list[Annotated[int, Field(**bounds)]],
                 Field(list(default), min_length=1, max_length=spec.max_items, description=spec.doc))
+    if spec.choices is not None:
+        return Literal[spec.choices], Field(default, description=spec.doc)
     return type(default), Field(default, description=spec.doc, **bounds)
+
+
+def _bounds(spec: Knob) -> dict:
+    out = {"gt" if spec.low_open else "ge": spec.low} if spec.low is not None else {}
+    if spec.high is not None:
+        out["lt" if spec.high_open else "le"] = spec.high
+    return out
 
 
 JobParams = create_model(
     "JobParams", __base__=_ServiceParams,
     __doc__="Training knobs; every one has a default and bounds. Types are strict: `\"5\"` or `true` is no epoch "
     "count.",
-    **{name: _field(default, spec) for name, (default, spec) in knobs().items()},
+    **{name: _field(default, spec, name) for name, (default, spec) in knobs().items()},
 )
+
+
+def holdout_rows(rows: int, fraction: float) -> int:
+    """Rows a job keeps back to score its model (worker.training.split_holdout): none under 50 rows or 10
+    held out."""
+    held = int(rows * fraction)
+    return 0 if rows < 50 or held < 10 else held
 
 
 def engine_settings(params: dict) -> dict:

@@ -41,6 +41,7 @@ def _spec(model, version: int = FORMAT_VERSION) -> dict:
         "epochs_done": model.epochs_done,
         "history": model.history,
         "trained_on": model.device.type,
+        "privacy": model.privacy_spent,  # under differential privacy: the final (epsilon, delta), synth.dp
     }
 
 
@@ -69,6 +70,8 @@ def save_checkpoint(model, path) -> None:
     if model.device.type == "cuda":
         tensors["rng.cuda"] = torch.cuda.get_rng_state(model.device)
     spec = {"kind": CHECKPOINT_KIND, **_spec(model, CHECKPOINT_VERSION), "optimizers": groups}
+    if model._budget is not None:  # the accountant's state: the rows, the batch and the critic steps taken
+        spec["budget"] = {"n_rows": model._budget.n_rows, "batch": model._budget.batch, "steps": model._budget.steps}
     _write(path, "checkpoint", spec, tensors)
 
 
@@ -104,6 +107,7 @@ def _rebuild(cls, spec: dict, device: str, sample_precision: str = "auto", train
     model.biases = spec["biases"]
     model.epochs_done = spec["epochs_done"]
     model.history = spec["history"]
+    model.privacy_spent = spec.get("privacy")
     model._gen = torch.Generator(model.device).manual_seed(model.config.seed)
     model._build_networks(training)
     return model
@@ -132,6 +136,10 @@ def load_checkpoint(cls, path, device: str = "auto"):
             index, name = key.split(".", 1)
             state.setdefault(int(index), {})[name] = value if name == "step" else value.to(model.device)
         opt.load_state_dict({"state": state, "param_groups": spec["optimizers"][prefix]})
+    if spec.get("budget"):
+        from synth import dp
+
+        model._budget = dp.Budget(dp.Privacy.of(model.config.privacy), **spec["budget"])
     model._resume_state = {"cpu": tensors["rng.cpu"], "gen": tensors["rng.gen"]}
     if "rng.cuda" in tensors and model.device.type == "cuda":
         model._resume_state["cuda"] = tensors["rng.cuda"]

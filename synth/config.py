@@ -22,12 +22,45 @@ class Knob:
     low: float | None = None
     high: float | None = None
     low_open: bool = False
+    high_open: bool = False
     max_items: int | None = None  # for a list of layer widths: how many; the bounds apply to each
     exposed: bool = True
+    choices: tuple | None = None  # for a text setting: the values it may take
+    fields: dict | None = None  # for a small dict setting: {key: (default, Knob)}; default None: required
 
 
 def knob(default: Any, doc: str, **bounds: Any) -> Any:
     return field(default=default, metadata={"knob": Knob(doc, **bounds)})
+
+
+PRIVACY_FIELDS = {
+    "epsilon": (None, Knob("The privacy budget epsilon: what one row can change, at most e^epsilon in odds.",
+                           low=0, low_open=True, high=1000)),
+    "delta": (None, Knob("The chance, at most, that the epsilon bound fails; well below 1/rows.", low=0,
+                         low_open=True, high=1, high_open=True)),
+    "noise_multiplier": (3.0, Knob("DP-SGD noise: its standard deviation over the sensitivity of a critic step "
+                                   "(2 max_grad_norm). More noise buys more steps for the same epsilon.",
+                                   low=0.3, high=1000)),
+    "max_grad_norm": (1.0, Knob("DP-SGD clipping: each pac group's critic gradient is scaled to at most this "
+                                "norm.", low=0, low_open=True, high=1e6)),
+}
+
+
+def privacy_settings(value: dict) -> dict:
+    """A privacy setting checked against PRIVACY_FIELDS, with the defaults filled in."""
+    if not isinstance(value, dict):
+        raise SynthError(f"privacy must be an object such as {{\"epsilon\": 1.0, \"delta\": 1e-6}}, got {value!r}")
+    unknown = sorted(set(value) - set(PRIVACY_FIELDS))
+    if unknown:
+        raise SynthError(f"privacy: unknown key(s) {unknown}; keys are {list(PRIVACY_FIELDS)}")
+    out = {}
+    for key, (default, spec) in PRIVACY_FIELDS.items():
+        item = value.get(key, default)
+        if item is None:
+            raise SynthError(f"privacy.{key} is required")
+        _check(f"privacy.{key}", item, spec, float)
+        out[key] = float(item)
+    return out
 
 
 @dataclass
@@ -61,11 +94,29 @@ class Config:
     gumbel: bool = knob(True, "Gumbel noise on the generator's category outputs in training (CTGAN's). Without "
                         "it each category output is a function of the generator's noise input alone, and sampling "
                         "draws at the training temperature.", exposed=False)
+    rare_threshold: int = knob(
+        10, "k: a category held by fewer than k training rows is never stored or emitted as itself, and every "
+        "number kept about a numeric column (its clipping bounds, quantiles, mixture modes, ID bounds) is an "
+        "average over at least k rows, so no one-off extreme is stored or emitted. 1 turns this off.",
+        low=1, high=10_000)
+    rare_categories: str = knob(
+        "marker", "What a rare category of a text column becomes: 'marker' (the value _RARE_) or 'frequent' "
+        "(a frequent category, drawn by frequency). Numeric and boolean columns always take the nearest or a "
+        "frequent value.", choices=("marker", "frequent"))
+    privacy: dict | None = knob(
+        None, "Differential privacy: {\"epsilon\": 1.0, \"delta\": 1e-6} makes the whole training (epsilon, "
+        "delta)-DP for one row (synth.dp); training stops when the budget is spent. None: no DP.",
+        fields=PRIVACY_FIELDS)
     seed: int = knob(0, "Seed for the holdout split and training.", low=0, high=2**32 - 1)
 
     def check(self) -> None:
         for f in fields(self):
-            _check(f.name, getattr(self, f.name), f.metadata["knob"], type(f.default))
+            spec = f.metadata["knob"]
+            if spec.fields is not None:
+                if getattr(self, f.name) is not None:
+                    privacy_settings(getattr(self, f.name))
+                continue
+            _check(f.name, getattr(self, f.name), spec, type(f.default))
         if self.batch_size % self.pac:
             raise SynthError(f"batch_size ({self.batch_size}) must be a multiple of pac ({self.pac})")
 
@@ -88,12 +139,16 @@ def _check(name: str, value: Any, spec: Knob, kind: type) -> None:
         if not isinstance(value, bool):
             raise SynthError(f"{name} must be true or false, got {value!r}")
         return
+    if spec.choices is not None:
+        if value not in spec.choices or not isinstance(value, str):
+            raise SynthError(f"{name} must be one of {list(spec.choices)}, got {value!r}")
+        return
     numeric = (int,) if kind is int else (int, float)
     if isinstance(value, bool) or not isinstance(value, numeric):
         raise SynthError(f"{name} must be {'a whole number' if kind is int else 'a number'}, got {value!r}")
     too_low = spec.low is not None and (value <= spec.low if spec.low_open else value < spec.low)
-    too_high = spec.high is not None and value > spec.high
-    if too_low or too_high:
+    too_high = spec.high is not None and (value >= spec.high if spec.high_open else value > spec.high)
+    if too_low or too_high or (isinstance(value, float) and value != value):
         low = "" if spec.low is None else f"{'above' if spec.low_open else 'at least'} {spec.low}"
-        high = "" if spec.high is None else f"at most {spec.high}"
+        high = "" if spec.high is None else f"{'below' if spec.high_open else 'at most'} {spec.high}"
         raise SynthError(f"{name} must be {' and '.join(p for p in (low, high) if p)}, got {value!r}")

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from synth.protect import protected_bounds
+
 MAX_TEMPLATES = 200
 _LIMB_MODULUS = 2**55  # integer keys below it are computed in numpy (_affine), above it in Python
 _DIGITS = np.array(list("0123456789"))
@@ -35,13 +37,26 @@ class IdSpec:
         return asdict(self)
 
 
-def fit_id(name: str, series: pd.Series, seed: int) -> IdSpec:
+def fit_id(name: str, series: pd.Series, seed: int, min_rows: int = 1) -> IdSpec:
+    """The keys' shape. With `min_rows` k above 1 (synth.protect), nothing that fewer than k keys hold is
+    kept: integer bounds are the means of the k smallest and k largest keys (rounded inward), and only the
+    templates that at least k keys share (the prefix is shared by all); with none, a plain digit template."""
     values = series.dropna()
     if pd.api.types.is_numeric_dtype(values):
+        if min_rows > 1:
+            low, high = protected_bounds(values.to_numpy(dtype=np.float64), min_rows, 1.0) or (0.0, 0.0)
+            return IdSpec(name=name, integer=True, low=int(low), high=int(high))
         return IdSpec(name=name, integer=True, low=int(values.min()), high=int(values.max()))
     text = values.astype(str).to_numpy()
-    prefix = os.path.commonprefix(list(text[:1000]))
+    prefix = os.path.commonprefix(list(text[:1000])) if len(text) >= min_rows else ""
     rng = np.random.default_rng(seed)
+    if min_rows > 1:
+        shapes = pd.Series([_template(v[len(prefix):]) for v in text], dtype=object)
+        counts = shapes.value_counts()
+        common = shapes.isin(counts.index[counts.to_numpy() >= min_rows]).to_numpy()
+        if not common.any():
+            return IdSpec(name=name, integer=False, prefix=prefix, templates=["9" * max(6, len(str(len(text))))])
+        text = text[common]
     picked = text if len(text) <= MAX_TEMPLATES else rng.choice(text, MAX_TEMPLATES, replace=False)
     return IdSpec(name=name, integer=False, prefix=prefix,
                   templates=[_template(v[len(prefix):]) for v in picked])

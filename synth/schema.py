@@ -199,3 +199,10 @@ def to_seconds(values: pd.Series, fmt: str | None) -> np.ndarray:
     out = stamps.astype("datetime64[ns]").to_numpy().astype("int64").astype(np.float64) / 1e9
     out[stamps.isna().to_numpy()] = np.nan
     return out
+
+
+def numeric_values(series: pd.Series, spec: ColumnSpec) -> np.ndarray:
+    """A numeric or datetime column as float64 with NaN for nulls."""
+    if spec.kind == "datetime":
+        return to_seconds(series, spec.datetime_format)
+    return pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)

@@ -34,6 +34,7 @@ from synth.memory import keep_freed_memory
 from synth.networks import TAU, BlockLayout, Discriminator, FrozenGenerator, Generator, gradient_penalty
 from synth.output import category_column, datetime_resolution, numeric_column
 from synth.parallel import run_in_order
+from synth.protect import protect_schema
 from synth.sampler import ConditionalSampler
 from synth.schema import Schema, check_frame, infer_schema
 from synth.transformer import Coded, DataTransformer, numeric_values
@@ -52,6 +53,7 @@ class EpochInfo:
     losses: dict[str, float]
     elapsed: float  # seconds of training in this fit() call
     history: list[dict] = field(default_factory=list, repr=False)
+    epsilon: float | None = None  # under differential privacy: epsilon spent so far (synth.dp)
 
 
 EpochCallback = Callable[[EpochInfo], bool | None]
@@ -95,6 +97,8 @@ class Synthesizer:
         self._frozen: FrozenGenerator | None = None  # built from the trained generator on first sampling
         self._sampling: tuple | None = None  # (layout, sampler) for sampling, built once per trained model
         self._resume_state: dict | None = None
+        self._budget = None  # synth.dp.Budget, while a differentially private training runs
+        self.privacy_spent: dict | None = None  # its final (epsilon, delta) and settings, kept with the model
 
     # ---- fitting ---------------------------------------------------------------------------------
     def fit(self, df: pd.DataFrame, on_epoch: EpochCallback | None = None,
@@ -125,6 +129,10 @@ class Synthesizer:
             layout=self._layout(),
             sampler=ConditionalSampler(codes, t.block_widths(), t.discrete_blocks(), cfg.log_frequency, self.device),
             cond_block=torch.tensor(t.discrete_blocks(), dtype=torch.long, device=self.device))
+        if self._budget is not None:  # conditions from the released frequencies, not from the rows (synth.dp)
+            from synth import dp
+
+            data.sampler = dp.training_sampler(t, len(df), self.device)
         self._restore_rng()
         self._generator.train()
         self._discriminator.train()
@@ -141,7 +149,7 @@ class Synthesizer:
             if cores is not None:
                 torch.set_num_threads(before)
         if cfg.calibrate:
-            self._calibrate(codes)
+            self._calibrate(None if self._budget is not None else codes)
         return self
 
     def planned_epochs(self, rows: int) -> int:
@@ -155,35 +163,73 @@ class Synthesizer:
 
     def _train_epochs(self, data: _TrainingData, epochs: int, steps: int, on_epoch: EpochCallback | None,
                       max_seconds: float | None, cores: SharedCores | None) -> None:
+        cfg = self.config
         start = time.monotonic()
+        budget = self._budget
+        # Under DP, the critic steps the budget buys (synth.dp); training stops when they are spent.
+        last_step = None if budget is None else budget.affordable(
+            budget.steps + (epochs - self.epochs_done) * steps * cfg.discriminator_steps)
         while self.epochs_done < epochs:
             sums = torch.zeros(3, device=self.device)
+            taken = 0
             for _ in range(steps):
+                if last_step is not None and budget.steps + cfg.discriminator_steps > last_step:
+                    break
                 if cores is not None:
                     cores.update()
                 sums += self._step(data)
+                taken += 1
+            if not taken:
+                break
             self.epochs_done += 1
             self._frozen = None  # the weights moved: the sampling network built from them is stale
-            means = (sums / steps).tolist()
+            means = (sums / taken).tolist()
             losses = {"generator": means[0], "discriminator": means[1], "conditional": means[2]}
-            self.history.append({"epoch": self.epochs_done, **losses})
+            epsilon = None
+            if budget is not None:
+                del losses["discriminator"]  # it reads real rows: not released under DP
+                epsilon = budget.epsilon()
+                self.privacy_spent = budget.spent()
+            self.history.append({"epoch": self.epochs_done, **losses} | ({} if epsilon is None else
+                                                                        {"epsilon": round(epsilon, 6)}))
             elapsed = time.monotonic() - start
-            info = EpochInfo(self.epochs_done, epochs, losses, elapsed, self.history)
+            info = EpochInfo(self.epochs_done, epochs, losses, elapsed, self.history, epsilon)
             if on_epoch is not None and on_epoch(info) is False:
                 break
             if max_seconds is not None and elapsed >= max_seconds:
+                break
+            if taken < steps:  # the budget is spent
                 break
 
     def _prepare(self, df: pd.DataFrame) -> None:
         cfg = self.config
         self.schema = infer_schema(df, self.column_kinds)
+        if cfg.privacy is not None:
+            self._prepare_private(df)
+            return
         for spec in self.schema.columns:
             if spec.kind == "datetime":
                 spec.extra["resolution"] = datetime_resolution(numeric_values(df[spec.name], spec))
             if spec.kind == "constant":
                 spec.extra["value"] = _json_scalar(df[spec.name].dropna().iloc[0])
-        self.ids = [fit_id(s.name, df[s.name], cfg.seed) for s in self.schema.columns if s.kind == "id"]
-        self.transformer = DataTransformer(self.schema, cfg.max_modes, cfg.max_categories, seed=cfg.seed).fit(df)
+        protect_schema(self.schema, df, cfg.rare_threshold)  # bounds that k rows share (synth.protect)
+        self.ids = [fit_id(s.name, df[s.name], cfg.seed, cfg.rare_threshold)
+                    for s in self.schema.columns if s.kind == "id"]
+        self.transformer = DataTransformer(self.schema, cfg.max_modes, cfg.max_categories, seed=cfg.seed,
+                                           min_rows=cfg.rare_threshold, rare_mode=cfg.rare_categories).fit(df)
+        torch.manual_seed(cfg.seed)
+        self._gen = torch.Generator(self.device).manual_seed(cfg.seed)
+        self._build_networks()
+
+    def _prepare_private(self, df: pd.DataFrame) -> None:
+        """Differential privacy (synth.dp): a budget that buys at least one epoch, else SynthError before
+        anything is released; the transformer and ID shapes from noisy statistics."""
+        from synth import dp
+
+        cfg = self.config
+        self._budget = dp.check_budget(len(df), cfg)
+        self.transformer, self.ids = dp.fit_private(self.schema, df, cfg, self._budget, cfg.seed)
+        self.privacy_spent = self._budget.spent()
         torch.manual_seed(cfg.seed)
         self._gen = torch.Generator(self.device).manual_seed(cfg.seed)
         self._build_networks()
@@ -234,6 +280,10 @@ class Synthesizer:
         and the generator update share one generated batch, as in the DCGAN reference loop: the
         generator runs forward once per step instead of twice."""
         cfg = self.config
+        if self._budget is not None:
+            from synth import dp
+
+            return dp.private_step(self, data)
         D = self._discriminator
         D.requires_grad_(True)
         for _ in range(cfg.discriminator_steps - 1):
@@ -307,7 +357,7 @@ class Synthesizer:
             cond = self._sampling_condition(sampler, rows, draws)
             raw = self.generate(draws.normal(rows, self.config.embedding_dim), cond)
             logits = layout.blocks(raw.index_select(1, layout.undraw_rows))
-            probs_target = self._real_frequencies(codes, layout)
+            probs_target = self._real_frequencies(codes, layout)  # codes None: the released ones (synth.dp)
             bias = torch.zeros(layout.n_blocks, layout.max_width, device=self.device)
             for _ in range(4):  # fixed point: shift each block's logits until its mean matches reality
                 mean = torch.softmax(logits + bias, dim=2).mean(0)
@@ -335,10 +385,15 @@ class Synthesizer:
             grid = np.quantile(z, np.linspace(0, 1, len(enc.quantiles)))
             enc.calibration = np.maximum.accumulate(grid).tolist()
 
-    def _real_frequencies(self, codes: np.ndarray, layout: BlockLayout) -> torch.Tensor:
+    def _real_frequencies(self, codes: np.ndarray | None, layout: BlockLayout) -> torch.Tensor:
         out = torch.zeros(layout.n_blocks, layout.max_width, device=self.device)
-        for b, w in enumerate(self.transformer.block_widths()):
-            counts = np.bincount(codes[:, b], minlength=w)[:w]
+        widths = self.transformer.block_widths()
+        if codes is None:
+            from synth import dp
+
+            released = dp.target_frequencies(self.transformer, widths)
+        for b, w in enumerate(widths):
+            counts = np.bincount(codes[:, b], minlength=w)[:w] if codes is not None else released[b]
             out[b, :w] = torch.from_numpy(counts / counts.sum()).float()
         return out
 

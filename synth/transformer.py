@@ -10,6 +10,10 @@ Every modelled column becomes one one-hot *block*; continuous columns also get o
 - a categorical column that is a function of another one (a code and its label, say education and
   education-num) is not modelled at all: it is derived from its source when decoding, so the pair
   keeps its exact relation instead of the GAN having to learn it.
+- with `min_rows` k above 1 (synth.protect): values held by fewer than k rows are replaced before any of
+  this (the marker, a nearest or a frequent value), numeric values are clipped to the schema's bounds
+  (which the Synthesizer sets to protected ones), quantiles are means of k order statistics and a
+  mixture mode needs k rows' weight.
 Rows are stored compactly (a code per block, a float per scalar) and expanded to one-hot per batch.
 The generator's output vector is laid out as [scalars | block 0 | block 1 | ...].
 """
@@ -23,7 +27,8 @@ import pandas as pd
 
 from synth.gmm import Mixture, fit_mixture
 from synth.interp import Interpolator
-from synth.schema import ColumnSpec, Schema, to_seconds
+from synth.protect import MARKER, marker_allowed, protect_discrete, replacements, window_quantiles
+from synth.schema import ColumnSpec, Schema, numeric_values
 
 QUANTILES = 257  # points of each continuous column's real quantile function kept for calibration
 MIN_ROWS_PER_SOURCE_VALUE = 10  # a dependency seen on fewer rows per value is likely chance
@@ -89,6 +94,9 @@ class DiscreteEncoder:
     frequencies: list[float]  # real frequency of each slot (the "other" slot included)
     rare: list = field(default_factory=list)  # categories folded into the "other" slot
     rare_frequencies: list[float] = field(default_factory=list)
+    # How a value it does not know is encoded (synth.protect): "marker" (as the marker category), "nearest"
+    # (the nearest category, numbers), "frequent" (a category drawn by frequency); None: the "other" slot.
+    suppressed: str | None = None
 
     @property
     def width(self) -> int:
@@ -121,12 +129,14 @@ class DerivedColumn:
 
 class DataTransformer:
     def __init__(self, schema: Schema, max_modes: int = 10, max_categories: int = 100,
-                 gmm_sample: int = 10_000, seed: int = 0):
+                 gmm_sample: int = 10_000, seed: int = 0, min_rows: int = 1, rare_mode: str = "marker"):
         self.schema = schema
         self.max_modes = max_modes
         self.max_categories = max_categories
         self.gmm_sample = gmm_sample
         self.seed = seed
+        self.min_rows = min_rows  # k of synth.protect; 1: no protection
+        self.rare_mode = rare_mode
         self.continuous: list[ContinuousEncoder] = []
         self.discrete: list[DiscreteEncoder] = []
         self.blocks: list[tuple[str, int]] = []  # (kind "continuous"|"discrete", index in its list)
@@ -136,7 +146,11 @@ class DataTransformer:
     def fit(self, df: pd.DataFrame) -> DataTransformer:
         rng = np.random.default_rng(self.seed)
         self.continuous, self.discrete, self.blocks = [], [], []
-        self.derived = find_derived(df, [s for s in self.schema.columns if _is_discrete(s)])
+        discrete = [s for s in self.schema.columns if _is_discrete(s)]
+        # Rare values replaced first (synth.protect), so that neither the categories, nor the "other" slot,
+        # nor a derived column's table hold one.
+        protected = pd.DataFrame({s.name: self._protected(s, df[s.name], rng) for s in discrete}, index=df.index)
+        self.derived = find_derived(protected, discrete)
         derived = {d.name for d in self.derived}
         for spec in self.schema.columns:
             if spec.kind in ("constant", "id") or spec.name in derived:
@@ -146,20 +160,32 @@ class DataTransformer:
                 self.continuous.append(self._fit_continuous(spec, df[spec.name], rng))
             else:
                 self.blocks.append(("discrete", len(self.discrete)))
-                self.discrete.append(self._fit_discrete(spec, df[spec.name]))
+                self.discrete.append(self._fit_discrete(spec, protected[spec.name]))
         return self
 
+    def _protected(self, spec: ColumnSpec, series: pd.Series, rng) -> pd.Series:
+        return protect_discrete(series, self.min_rows, self.rare_mode, marker_allowed(spec.kind, spec.dtype), rng)
+
+    def _suppressed(self, spec: ColumnSpec) -> str | None:
+        if self.min_rows <= 1:
+            return None
+        if marker_allowed(spec.kind, spec.dtype):
+            return self.rare_mode
+        return "nearest" if spec.numeric or spec.dtype.startswith(("int", "uint", "float")) else "frequent"
+
     def _fit_continuous(self, spec: ColumnSpec, series: pd.Series, rng) -> ContinuousEncoder:
-        x = numeric_values(series, spec)
+        x = _clipped(numeric_values(series, spec), spec)
         x = x[~np.isnan(x)]
         mean, std = float(x.mean()), float(x.std()) or 1.0
         z = (x - mean) / std
         sample = z if len(z) <= self.gmm_sample else rng.choice(z, self.gmm_sample, replace=False)
-        mix = fit_mixture(sample, max_modes=self.max_modes)
+        # A mode must hold k rows' weight (synth.protect): a one-off value never becomes a mode's mean.
+        threshold = {} if self.min_rows <= 1 else {"weight_threshold": max(5e-3, self.min_rows / len(sample))}
+        mix = fit_mixture(sample, max_modes=self.max_modes, **threshold)
         return ContinuousEncoder(
             name=spec.name, mean=mean, std=std, weights=mix.weights.tolist(), means=mix.means.tolist(),
             stds=mix.stds.tolist(), nullable=bool(series.isna().any()),
-            quantiles=np.quantile(z, np.linspace(0, 1, QUANTILES)).tolist())
+            quantiles=window_quantiles(z, QUANTILES, self.min_rows).tolist())
 
     def _fit_discrete(self, spec: ColumnSpec, series: pd.Series) -> DiscreteEncoder:
         counts = series.value_counts(dropna=True)
@@ -171,7 +197,8 @@ class DataTransformer:
         if nulls:
             categories.append(None)
             freqs.append(nulls / n)
-        enc = DiscreteEncoder(name=spec.name, categories=categories, frequencies=freqs)
+        enc = DiscreteEncoder(name=spec.name, categories=categories, frequencies=freqs,
+                              suppressed=self._suppressed(spec))
         if len(rare):
             enc.rare = [json_value(v) for v in rare.index]
             enc.rare_frequencies = (rare.to_numpy() / rare.sum()).tolist()
@@ -234,9 +261,10 @@ class DataTransformer:
             if kind == "continuous":
                 enc = self.continuous[i]
                 spec = self.schema[enc.name]
-                scalars[:, i], codes[:, b] = encode_continuous(enc, numeric_values(df[enc.name], spec), rng)
+                scalars[:, i], codes[:, b] = encode_continuous(enc, _clipped(numeric_values(df[enc.name], spec), spec),
+                                                                rng)
             else:
-                codes[:, b] = encode_discrete(self.discrete[i], df[self.discrete[i].name])
+                codes[:, b] = encode_discrete(self.discrete[i], df[self.discrete[i].name], rng)
         return scalars, codes
 
     # ---- inverse ---------------------------------------------------------------------------------
@@ -259,7 +287,7 @@ class DataTransformer:
     def to_dict(self) -> dict:
         return {
             "max_modes": self.max_modes, "max_categories": self.max_categories,
-            "gmm_sample": self.gmm_sample, "seed": self.seed,
+            "gmm_sample": self.gmm_sample, "seed": self.seed, "min_rows": self.min_rows, "rare_mode": self.rare_mode,
             "continuous": [asdict(e) for e in self.continuous],
             "discrete": [asdict(e) for e in self.discrete],
             "blocks": [list(b) for b in self.blocks],
@@ -268,7 +296,8 @@ class DataTransformer:
 
     @classmethod
     def from_dict(cls, data: dict, schema: Schema) -> DataTransformer:
-        t = cls(schema, data["max_modes"], data["max_categories"], data["gmm_sample"], data["seed"])
+        t = cls(schema, data["max_modes"], data["max_categories"], data["gmm_sample"], data["seed"],
+                data.get("min_rows", 1), data.get("rare_mode", "marker"))
         t.continuous = [ContinuousEncoder(**e) for e in data["continuous"]]
         t.discrete = [DiscreteEncoder(**e) for e in data["discrete"]]
         t.blocks = [(k, i) for k, i in data["blocks"]]
@@ -330,11 +359,11 @@ def _null_to_none(v):
     return None if pd.isna(v) else json_value(v)
 
 
-def numeric_values(series: pd.Series, spec: ColumnSpec) -> np.ndarray:
-    """A numeric or datetime column as float64 with NaN for nulls."""
-    if spec.kind == "datetime":
-        return to_seconds(series, spec.datetime_format)
-    return pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+def _clipped(x: np.ndarray, spec: ColumnSpec) -> np.ndarray:
+    """Values inside the schema's bounds (the protected ones, synth.protect); NaN stays NaN."""
+    if spec.minimum is None or spec.maximum is None:
+        return x
+    return np.clip(x, spec.minimum, spec.maximum)
 
 
 def encode_continuous(enc: ContinuousEncoder, x: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:
@@ -368,14 +397,39 @@ def decode_continuous(enc: ContinuousEncoder, alpha: np.ndarray, mode: np.ndarra
     return x
 
 
-def encode_discrete(enc: DiscreteEncoder, series: pd.Series) -> np.ndarray:
+def encode_discrete(enc: DiscreteEncoder, series: pd.Series, rng: np.random.Generator | None = None) -> np.ndarray:
     values = [c for c in enc.categories if c is not None]
-    codes = pd.Index(values, dtype=object).get_indexer(series.astype(object)).astype(np.int32)
+    objects = series.astype(object)
+    codes = pd.Index(values, dtype=object).get_indexer(objects).astype(np.int32)
     known = len(enc.categories)
+    null = series.isna().to_numpy()
     if enc.categories and enc.categories[-1] is None:
-        codes[series.isna().to_numpy()] = known - 1
-    codes[codes < 0] = known  # a rare category: the "other" slot
+        codes[null] = known - 1
+    if enc.suppressed is None:
+        codes[codes < 0] = known  # a rare category: the "other" slot
+        return codes
+    other = (codes < 0) & (pd.Index(enc.rare, dtype=object).get_indexer(objects) >= 0)
+    codes[other] = known  # a category of the "other" slot
+    unknown = np.flatnonzero((codes < 0) & ~null)  # held by fewer than k rows at fit: protected
+    if len(unknown):
+        codes[unknown] = _suppressed_codes(enc, objects.to_numpy()[unknown], values, rng)
+    codes[codes < 0] = known if enc.rare else 0  # a null in a column that had none: never seen at fit
     return codes
+
+
+def _suppressed_codes(enc: DiscreteEncoder, values: np.ndarray, known: list, rng) -> np.ndarray:
+    """Codes for values the encoder suppressed (synth.protect): the marker's, or those of the nearest or
+    frequent categories that protect_discrete replaced them with at fit."""
+    if enc.suppressed == "marker" and MARKER in known:
+        return np.full(len(values), known.index(MARKER), dtype=np.int32)
+    if enc.suppressed == "marker" and MARKER in enc.rare:
+        return np.full(len(values), len(enc.categories), dtype=np.int32)
+    if not known:  # only nulls were kept
+        return np.full(len(values), -1, dtype=np.int32)
+    freqs = np.asarray(enc.frequencies[:len(known)])
+    rng = rng if rng is not None else np.random.default_rng(0)
+    picked = replacements(values, known, freqs if freqs.sum() > 0 else np.ones(len(known)), rng)
+    return pd.Index(known, dtype=object).get_indexer(picked).astype(np.int32)
 
 
 def decode_discrete(enc: DiscreteEncoder, codes: np.ndarray, rng) -> Coded:

@@ -26,7 +26,7 @@ from app.core.config import Settings
 from app.core.jsonsafe import json_safe
 from app.core.threads import torch_threads
 from app.models import Dataset, Job, JobStatus, Model, new_id
-from app.params import engine_settings
+from app.params import engine_settings, holdout_rows
 from app.storage import BlobStore
 from worker.scoring import score_model
 
@@ -50,8 +50,8 @@ class LeaseLost(Exception):
 
 def split_holdout(frame: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """A seeded split: (train, holdout). Tables under 50 rows keep everything for training."""
-    n_holdout = int(len(frame) * fraction)
-    if len(frame) < 50 or n_holdout < 10:
+    n_holdout = holdout_rows(len(frame), fraction)
+    if not n_holdout:
         return frame, None
     order = np.random.default_rng(seed).permutation(len(frame))
     holdout = frame.iloc[np.sort(order[:n_holdout])].reset_index(drop=True)
@@ -215,8 +215,9 @@ class Trainer:
             eta = per_epoch * max(0, info.epochs - info.epoch)
             if params.get("max_seconds"):
                 eta = min(eta, max(0.0, params["max_seconds"] - float(getattr(info, "elapsed", 0.0) or 0.0)))
+            spent = {} if getattr(info, "epsilon", None) is None else {"epsilon_spent": round(info.epsilon, 6)}
             if not self.renew(epoch=info.epoch, losses=json_safe(dict(info.losses or {})),
-                              eta_seconds=round(eta, 2)):
+                              eta_seconds=round(eta, 2), **spent):
                 return False
             shutting_down = self.stopping.is_set()
             every = max(1, self.settings.checkpoint_every)
@@ -278,6 +279,9 @@ class Trainer:
             log.warning("job %s: sampling for the quality report failed: %s", self.job_id, exc)
             return {"error": f"quality report failed: {type(exc).__name__}: {exc}", "privacy": None}
         report = score_model(synthetic, train, holdout, seed, self.settings.quality_rows, target)
+        # Under differential privacy, the (epsilon, delta) the model was trained under (the report itself reads
+        # real rows for its owner, and is not covered by it: DESIGN.md, "Differential privacy").
+        report["differential_privacy"] = model.privacy_spent
         privacy = report.get("privacy") or {}
         if privacy.get("flagged"):
             log.warning("job %s: privacy flag: %s", self.job_id, "; ".join(privacy["reasons"]))

@@ -47,6 +47,9 @@ class JobOut(BaseModel):
     progress: float = Field(description="epoch / epochs, 0 to 1.")
     losses: dict | None = Field(None, description="The losses of the last completed epoch.")
     eta_seconds: float | None = Field(None, description="Estimated seconds until training ends.")
+    epsilon_spent: float | None = Field(
+        None, description="With params.privacy: the epsilon that training has spent so far (it stops before "
+        "passing params.privacy.epsilon); null without differential privacy.")
     error: str | None = None
     attempts: int = Field(description="Times a worker claimed the job (more than 1 after a worker died).")
     resumed_from_epoch: int | None = Field(None, description="The checkpoint epoch the last attempt resumed from.")
@@ -78,6 +81,10 @@ class ModelOut(BaseModel):
     epochs_trained: int
     train_seconds: float
     report: dict | None = Field(None, description="The engine's quality and privacy report on the holdout.")
+    differential_privacy: dict | None = Field(
+        None, description="With params.privacy: the (epsilon, delta) the model was trained under, spent in full "
+        "(epsilon, delta, target_epsilon, critic_steps, noise_multiplier, max_grad_norm, accountant); null "
+        "without.")
     privacy_flagged: bool | None = Field(
         None, description="True when the model copies its training rows (report.privacy.reasons says how).")
     created_at: datetime

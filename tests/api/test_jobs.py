@@ -20,6 +20,10 @@ def dataset(client_for):  # noqa: ANN001, ANN201
     {"batch_size": 105}, {"seed": -3}, {"max_seconds": 0}, {"generator_lr": 2}, {"pac": 0},
     {"generator_dim": []}, {"generator_dim": [0]}, {"column_kinds": {"age": "weird"}},
     {"column_kinds": {"nope": "categorical"}}, {"unknown_knob": 1},
+    {"privacy": {"epsilon": 0, "delta": 1e-6}}, {"privacy": {"epsilon": 1, "delta": 1}},
+    {"privacy": {"epsilon": 1}}, {"privacy": {"epsilon": "1", "delta": 1e-6}}, {"privacy": {"epsilon": -1, "delta": 0}},
+    {"privacy": {"epsilon": 1, "delta": 1e-6, "sigma": 3}}, {"privacy": [1, 1e-6]}, {"rare_threshold": 0},
+    {"rare_categories": "drop"},
 ])
 def test_bad_params_are_422_with_a_clear_error(dataset, params):  # noqa: ANN001
     client, data = dataset
@@ -35,6 +39,26 @@ def test_upload_with_bad_training_params_is_422(dataset):  # noqa: ANN001
                    {"train": "maybe"}):
         resp = client.post("/v1/datasets", params=params, files={"file": ("a.csv", small_csv(20), "text/csv")})
         assert resp.status_code == 422, (params, resp.text)
+
+
+def test_a_privacy_budget_that_cannot_buy_one_epoch_is_422_and_nothing_is_stored(dataset):  # noqa: ANN001
+    client, data = dataset
+    before = client.get("/v1/jobs").json()
+    resp = client.post("/v1/jobs", json={"dataset_id": data["id"],
+                                         "params": {"batch_size": 50, "privacy": {"epsilon": 0.01, "delta": 1e-6}}})
+    assert resp.status_code == 422, resp.text
+    error = resp.json()["error"]
+    assert error["code"] == "privacy_budget_too_small"
+    assert "cannot buy one epoch of training on 80 rows" in error["message"]
+    assert client.get("/v1/jobs").json() == before
+    ok = client.post("/v1/jobs", json={"dataset_id": data["id"], "params": {
+        "batch_size": 50, "privacy": {"epsilon": 20.0, "delta": 1e-5}}})
+    assert ok.status_code == 202, ok.text
+    job = ok.json()
+    assert job["params"]["privacy"] == {"epsilon": 20.0, "delta": 1e-5, "noise_multiplier": 3.0, "max_grad_norm": 1.0}
+    assert job["params"]["rare_threshold"] == 10 and job["params"]["rare_categories"] == "marker"
+    assert job["epsilon_spent"] is None
+    client.post(f"/v1/jobs/{job['id']}/cancel")
 
 
 def test_job_is_queued_with_defaults_and_can_be_read(dataset):  # noqa: ANN001

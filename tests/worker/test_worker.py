@@ -89,6 +89,37 @@ def test_a_job_naming_a_target_gets_its_ml_utility_and_coherence_in_the_report(c
     assert report["summary"]["verdict"] == worst["verdict"]
 
 
+def test_a_differentially_private_job_shows_epsilon_spent_and_its_model_the_final_budget(client, dataset_id,  # noqa: ANN001
+                                                                                      workers, db):
+    worker = workers.start("dp")
+    privacy = {"epsilon": 8.0, "delta": 1e-5, "noise_multiplier": 1.0}
+    resp = client.post("/v1/jobs", json={"dataset_id": dataset_id, "params": {**TINY, "epochs": 200,
+                                                                             "privacy": privacy}})
+    assert resp.status_code == 202, resp.text
+    job_id = resp.json()["id"]
+    seen = []
+
+    def finished() -> dict | None:
+        job = job_of(client, job_id)
+        seen.append(job["epsilon_spent"])
+        return job if job["status"] in ("succeeded", "failed", "cancelled") else None
+
+    job = wait_for(finished, 300, "the private job to finish", interval=0.2)
+    assert job["status"] == "succeeded", (job, _log(worker))
+    assert 1 <= job["epoch"] < 200  # stopped when the budget was spent
+    assert 0 < job["epsilon_spent"] <= 8.0
+    assert "discriminator" not in job["losses"]
+    spent = [e for e in seen if e is not None]
+    assert spent == sorted(spent)  # written epoch by epoch
+    model = client.get(f"/v1/models/{job['model_id']}").json()
+    final = model["differential_privacy"]
+    assert final["epsilon"] == pytest.approx(job["epsilon_spent"], abs=1e-5) and final["delta"] == 1e-5
+    assert final["target_epsilon"] == 8.0 and final["critic_steps"] > 0
+    assert model["report"]["differential_privacy"] == final
+    rows = pd.read_csv(io.StringIO(client.get(f"/v1/models/{job['model_id']}/sample", params={"n": 200}).text))
+    assert len(rows) == 200
+
+
 def test_two_workers_train_each_job_exactly_once(client, dataset_id, workers, db):  # noqa: ANN001
     pool = [workers.start("w1"), workers.start("w2")]
     wait_for(lambda: all("waiting for jobs" in _log(p) for p in pool), 60, "both workers to start")

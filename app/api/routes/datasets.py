@@ -146,7 +146,7 @@ def _store(state, tenant_id: str, tmp: Path, name: str, size: int, overrides: di
                 delimiter=parsed.delimiter, column_kinds=overrides, schema=schema.to_dict(),
             )
             session.add(dataset)
-            job = new_job(dataset, job_params) if job_params is not None else None
+            job = new_job(dataset, job_params, settings) if job_params is not None else None
             if job is not None:
                 session.add(job)
             session.commit()

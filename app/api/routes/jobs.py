@@ -22,7 +22,8 @@ def job_out(job: Job, model_id: str | None) -> JobOut:
     return JobOut(
         id=job.id, dataset_id=job.dataset_id, status=job.status, epoch=job.epoch, epochs=job.epochs,
         progress=round(min(1.0, job.epoch / job.epochs), 4) if job.epochs else 0.0, losses=job.losses,
-        eta_seconds=job.eta_seconds if job.status in ACTIVE_STATES else None, error=job.error,
+        epsilon_spent=job.epsilon_spent, eta_seconds=job.eta_seconds if job.status in ACTIVE_STATES else None,
+        error=job.error,
         attempts=job.attempts, resumed_from_epoch=job.resumed_from_epoch,
         retry_at=job.retry_at if job.status == JobStatus.QUEUED else None, device=job.device, model_id=model_id,
         params=job.params, created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
@@ -40,7 +41,7 @@ def create_job(body: JobCreate, tenant: CurrentTenant, session: SessionDep, sett
     """Queue a training job on one of your datasets; a worker picks it up. Poll GET /v1/jobs/{id}."""
     domain.check_params(body.params, settings)
     dataset = find_owned(session, Dataset, tenant.id, body.dataset_id, "dataset")
-    job = domain.new_job(dataset, body.params)
+    job = domain.new_job(dataset, body.params, settings)
     session.add(job)
     session.commit()
     return job_out(job, None)

@@ -35,6 +35,7 @@ def model_out(model: Model) -> ModelOut:
         column_kinds={c["name"]: c["kind"] for c in columns}, params=model.params, train_rows=model.train_rows,
         holdout_rows=model.holdout_rows, epochs_trained=model.epochs_trained, train_seconds=model.train_seconds,
         report=json_safe(model.report), privacy_flagged=_flagged(model.report), created_at=model.created_at,
+        differential_privacy=json_safe((model.report or {}).get("differential_privacy")),
     )
 
 

@@ -1,0 +1,657 @@
+"""Differential privacy on demand: `Synthesizer(privacy={"epsilon": 1.0, "delta": 1e-6})`.
+
+The whole pipeline is (epsilon, delta)-DP with respect to one training row under the replace-one relation
+(two tables are neighbours when they differ in the values of one row; the row count is public, as the
+service's budget check and the DP-SGD batch size use it). Every step that reads the rows is one of:
+
+1. **Data statistics**, released once before training, with Gaussian noise (DESIGN.md, "Differential
+   privacy"):
+   - stage 1, per numeric column, a histogram over a fixed grid (signed powers of sqrt(2); calendar years
+     for dates) whose extreme bins above a noise-scaled threshold give the column's bounds;
+   - stage 2, per numeric column, a 128-bin histogram between those bounds plus a null bin, and per
+     categorical, boolean or constant column the counts of its values and nulls.
+   A row falls in one bin of each histogram, so changing it moves at most two counts by 1 in each: the
+   L2 sensitivity of a stage's counts is sqrt(2 * histograms). Each stage is one Gaussian mechanism. A
+   category is released only when its noisy count passes a threshold set so that a value held by one
+   row is released with probability at most delta/2 over all columns (partition selection); the values
+   below it become the marker, as rare values do without DP (synth.protect). Everything the transformer
+   stores is computed from these noisy counts alone (post-processing): bounds, null rates, quantiles,
+   column scales, category frequencies, and the mixtures, fitted on points drawn from the histograms.
+   Column kinds and formats are public (inferred, or set with column_kinds); no derived columns and no ID
+   formats are learnt (integer keys run over 1..rows, text keys are digits).
+2. **The critic's training**: DP-SGD. Each step samples `batch_size` rows without replacement, puts them in
+   pac groups, and takes each group's gradient of its own loss (its generated rows' score, less its real
+   rows' score, plus its gradient penalty term), clipped to norm C = max_grad_norm; Gaussian noise of
+   standard deviation noise_multiplier * 2C (changing a row changes one group's clipped gradient by at most
+   2C) is added to their sum. The conditional vector of each row is read from the row itself, not used to
+   pick rows (training-by-sampling would make a row's chance of being picked depend on the data, which the
+   accountant's uniform sampling does not allow).
+3. **The generator** sees only the critic and conditions drawn from the released frequencies: post-processing,
+   as are the calibration after training (from the released frequencies and quantiles) and sampling.
+
+Accounting: one dp_accounting RDP accountant (replace-one) composes the two statistics releases and every
+critic step (sampled without replacement, Wang, Balle & Kasiviswanathan 2019); delta/2 goes to its conversion
+to (epsilon, delta), delta/2 to the threshold above. The statistics are given a noise that would cost
+STATS_SHARE of epsilon on their own; training then takes steps while the composed epsilon stays within the
+budget, and stops when the next step would pass it.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy.stats import norm
+from torch import nn
+
+from synth.errors import SynthError
+from synth.gmm import fit_mixture
+from synth.ids import IdSpec
+from synth.networks import Discriminator, Dropout
+from synth.protect import MARKER, marker_allowed
+from synth.schema import Schema, numeric_values
+from synth.transformer import QUANTILES, ContinuousEncoder, DataTransformer, DiscreteEncoder, json_value
+
+STATS_SHARE = 0.25  # of epsilon: what the data statistics would cost alone
+BOUNDS_NOISE = 2.0  # stage 1 (bounds) takes this times stage 2's noise multiplier: coarse bins need little
+SELECT_DELTA_SHARE = 0.5  # of delta: categories released by thresholding; the rest for the RDP conversion
+FINE_BINS = 128
+MIXTURE_POINTS = 10_000  # points drawn from a column's noisy histogram to fit its mixture on
+# RDP orders: dp_accounting's default list thinned (a bound at fewer orders is looser, never wrong), so that an
+# accounting takes about a second.
+ORDERS = (1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 16.0, 20.0, 24.0, 32.0, 40.0, 48.0,
+          64.0, 96.0, 128.0, 256.0)
+_COARSE = np.concatenate([-(2.0 ** np.arange(64, -10.5, -0.5)), 2.0 ** np.arange(-10, 64.5, 0.5)])
+_YEAR_SECONDS = np.array([pd.Timestamp(year=y, month=1, day=1).value / 1e9 for y in range(1800, 2201)])
+
+
+@dataclass(frozen=True)
+class Privacy:
+    epsilon: float
+    delta: float
+    noise_multiplier: float
+    max_grad_norm: float
+
+    @classmethod
+    def of(cls, settings: dict) -> Privacy:
+        from synth.config import privacy_settings
+
+        return cls(**privacy_settings(settings))
+
+    @property
+    def delta_rdp(self) -> float:
+        return self.delta * (1 - SELECT_DELTA_SHARE)
+
+    @property
+    def delta_select(self) -> float:
+        return self.delta * SELECT_DELTA_SHARE
+
+
+def _dp():  # noqa: ANN202 - the accounting library, imported on first use (only DP jobs need it)
+    from dp_accounting import dp_event, mechanism_calibration, rdp
+    from dp_accounting.privacy_accountant import NeighboringRelation
+    from dp_accounting.rdp.rdp_privacy_accountant import compute_epsilon
+
+    return dp_event, mechanism_calibration, rdp, NeighboringRelation, compute_epsilon
+
+
+def _accountant():  # noqa: ANN202
+    _, _, rdp, relation, _ = _dp()
+    return rdp.RdpAccountant(orders=list(ORDERS), neighboring_relation=relation.REPLACE_ONE)
+
+
+@functools.lru_cache(maxsize=64)
+def stats_noise(epsilon: float, delta_rdp: float) -> float:
+    """The noise multiplier of each of the two statistics releases: the one at which both together cost
+    STATS_SHARE * epsilon at delta_rdp (dp_accounting's calibration)."""
+    dp_event, calibration, _, _, _ = _dp()
+    return float(calibration.calibrate_dp_mechanism(
+        _accountant, _stats_event, STATS_SHARE * epsilon, delta_rdp,
+        calibration.ExplicitBracketInterval(0.05, 1e5), tol=1e-3))
+
+
+def _stats_event(noise: float):  # noqa: ANN202
+    """The two statistics releases: stage 1 at BOUNDS_NOISE * noise, stage 2 at noise."""
+    dp_event = _dp()[0]
+    return dp_event.ComposedDpEvent([dp_event.GaussianDpEvent(BOUNDS_NOISE * noise), dp_event.GaussianDpEvent(noise)])
+
+
+@functools.lru_cache(maxsize=64)
+def _rdp_of(n_rows: int, batch: int, noise: float, stats: float) -> tuple[np.ndarray, np.ndarray]:
+    """(RDP of one critic step, RDP of the statistics) at ORDERS, from dp_accounting's accountant; RDP adds up
+    over composed steps, which is how the accountant composes them."""
+    dp_event, _, _, _, _ = _dp()
+    step = _accountant()
+    step.compose(dp_event.SampledWithoutReplacementDpEvent(n_rows, batch, dp_event.GaussianDpEvent(noise)))
+    first = _accountant()
+    first.compose(_stats_event(stats))
+    return np.asarray(step.rdp, dtype=np.float64), np.asarray(first.rdp, dtype=np.float64)
+
+
+class Budget:
+    """The accountant of one training: the statistics releases, then `steps` critic steps on `n_rows` rows
+    in batches of `batch`."""
+
+    def __init__(self, privacy: Privacy, n_rows: int, batch: int, steps: int = 0):
+        self.privacy, self.n_rows, self.batch, self.steps = privacy, n_rows, batch, steps
+        self.stats = stats_noise(privacy.epsilon, privacy.delta_rdp)
+        self._step_rdp, self._stats_rdp = _rdp_of(n_rows, batch, privacy.noise_multiplier, self.stats)
+
+    def epsilon(self, steps: int | None = None) -> float:
+        """Epsilon spent after `steps` critic steps (those taken so far by default), at delta."""
+        _, _, _, _, compute_epsilon = _dp()
+        steps = self.steps if steps is None else steps
+        eps, _ = compute_epsilon(np.asarray(ORDERS), self._stats_rdp + steps * self._step_rdp, self.privacy.delta_rdp)
+        return float(eps)
+
+    def affordable(self, limit: int) -> int:
+        """Most critic steps in total, at most `limit`, whose epsilon stays within the budget."""
+        if self.epsilon(0) > self.privacy.epsilon:
+            return 0
+        low, high = 0, max(1, limit)
+        if self.epsilon(high) <= self.privacy.epsilon:
+            return high
+        while high - low > 1:
+            mid = (low + high) // 2
+            low, high = (mid, high) if self.epsilon(mid) <= self.privacy.epsilon else (low, mid)
+        return low
+
+    def spent(self) -> dict:
+        return {"epsilon": round(self.epsilon(), 6), "delta": self.privacy.delta,
+                "target_epsilon": self.privacy.epsilon, "critic_steps": self.steps,
+                "noise_multiplier": self.privacy.noise_multiplier, "max_grad_norm": self.privacy.max_grad_norm,
+                "statistics_noise_multiplier": round(self.stats, 6),
+                "accountant": "dp_accounting RDP, replace-one, sampling without replacement"}
+
+
+def dp_batch(n_rows: int, batch_size: int, pac: int) -> int:
+    """Rows per DP-SGD step: batch_size, or the most whole pac groups the table holds."""
+    return min(batch_size, (n_rows // pac) * pac)
+
+
+def check_budget(n_rows: int, config) -> Budget:  # noqa: ANN001 - synth.config.Config
+    """The budget of a DP training of `n_rows` rows with `config`; SynthError when it cannot buy one epoch
+    (the statistics and one epoch's critic steps). Answers from the row count alone, without training."""
+    privacy = Privacy.of(config.privacy)
+    batch = dp_batch(n_rows, config.batch_size, config.pac)
+    if batch < config.pac:
+        raise SynthError(f"differential privacy needs at least {config.pac} training rows (pac); the table has "
+                         f"{n_rows}")
+    epoch = max(n_rows // batch, 1) * config.discriminator_steps
+    try:
+        budget = Budget(privacy, n_rows, batch)
+    except ValueError:  # no noise makes the statistics cost so little at this delta
+        raise SynthError(
+            f"the privacy budget epsilon={privacy.epsilon:g} cannot buy one epoch of training on {n_rows} rows: "
+            f"at delta={privacy.delta:g} it does not even cover the data statistics "
+            f"({STATS_SHARE:g} of it). Raise epsilon") from None
+    if budget.epsilon(epoch) > privacy.epsilon:
+        raise SynthError(
+            f"the privacy budget epsilon={privacy.epsilon:g} cannot buy one epoch of training on {n_rows} rows: "
+            f"the data statistics and one epoch ({epoch} critic steps of {batch} rows, noise multiplier "
+            f"{privacy.noise_multiplier:g}) cost epsilon={budget.epsilon(epoch):.3g} at delta={privacy.delta:g}. "
+            "Raise epsilon or noise_multiplier, or lower batch_size")
+    return budget
+
+
+# ---- the data statistics -------------------------------------------------------------------------------
+def _coarse_edges(kind: str) -> np.ndarray:
+    return _YEAR_SECONDS if kind == "datetime" else _COARSE
+
+
+def _bounds(counts: np.ndarray, edges: np.ndarray, threshold: float) -> tuple[float, float]:
+    """The span of the bins (between edges; the two outer ones open) whose noisy count passes
+    `threshold`; the fullest bin alone when none does."""
+    above = np.flatnonzero(counts > threshold)
+    if not len(above):
+        above = np.array([int(np.argmax(counts))])
+    first, last = int(above[0]), int(above[-1])
+    low = edges[max(first - 1, 0)] if first > 0 else edges[0] - (edges[1] - edges[0])
+    high = edges[min(last, len(edges) - 1)] if last < len(edges) else edges[-1] + (edges[-1] - edges[-2])
+    return float(low), float(high)
+
+
+def _resolution(spec) -> int:  # noqa: ANN001
+    """A date column's step, from its (public) format: days, minutes or seconds."""
+    fmt = spec.datetime_format or ""
+    if fmt and "%H" not in fmt:
+        return 86_400
+    if fmt and "%S" not in fmt:
+        return 60
+    return 1
+
+
+def fit_private(schema: Schema, df: pd.DataFrame, config, budget: Budget, seed: int
+                ) -> tuple[DataTransformer, list[IdSpec]]:  # noqa: ANN001
+    """The transformer and ID shapes of a DP training, from noisy statistics alone (this module's doc)."""
+    rng = np.random.default_rng([seed, 0xD1F])
+    n = len(df)
+    numeric = [s for s in schema.columns if s.numeric]
+    discrete = [s for s in schema.columns if s.kind in ("categorical", "boolean", "constant")]
+    sens1, sens2 = math.sqrt(2 * max(1, len(numeric))), math.sqrt(2 * max(1, len(numeric) + len(discrete)))
+    s1, s2 = BOUNDS_NOISE * budget.stats * sens1, budget.stats * sens2
+    for spec in numeric:
+        spec.discrete = False  # a column's count of distinct values is not released
+        if spec.kind == "datetime":
+            spec.extra["resolution"] = _resolution(spec)
+    # Stage 1: bounds.
+    values = {s.name: numeric_values(df[s.name], s) for s in numeric}
+    for spec in numeric:
+        x = values[spec.name]
+        edges = _coarse_edges(spec.kind)
+        counts = np.bincount(np.searchsorted(edges, x[~np.isnan(x)], side="right"), minlength=len(edges) + 1)
+        noisy = counts + rng.normal(0, s1, len(counts))
+        # Noise alone passes this in any of the bins with probability 1e-3: a spurious far bin would stretch
+        # the column's range by orders of magnitude.
+        low, high = _bounds(noisy, edges, s1 * norm.isf(1e-3 / len(counts)))
+        if _integral(spec):  # inward: the integers the bins hold
+            low, high = math.ceil(low), max(math.ceil(low), math.floor(high))
+        spec.minimum, spec.maximum = float(low), float(high)
+    # Stage 2: the columns' distributions.
+    transformer = DataTransformer(schema, config.max_modes, config.max_categories, seed=seed,
+                                  min_rows=max(config.rare_threshold, 2), rare_mode=config.rare_categories)
+    continuous, discretes = {}, {}
+    for spec in numeric:
+        continuous[spec.name] = _private_continuous(spec, values[spec.name], s2, config.max_modes, rng)
+    threshold = 1 + s2 * norm.isf(budget.privacy.delta_select / max(1, len(discrete)))
+    threshold = max(threshold, config.rare_threshold)
+    for spec in discrete:
+        enc = _private_discrete(spec, df[spec.name], s2, threshold, n, config, rng)
+        if spec.kind == "constant":
+            released = [c for c in enc.categories if c is not None]
+            spec.extra["value"] = released[0] if released and released[0] != MARKER else (
+                MARKER if spec.dtype in ("object", "str", "string") else None)
+            spec.null_rate = float(enc.frequencies[-1]) if None in enc.categories else 0.0
+        else:
+            discretes[spec.name] = enc
+    for spec in schema.columns:
+        if spec.name in continuous:
+            transformer.blocks.append(("continuous", len(transformer.continuous)))
+            transformer.continuous.append(continuous[spec.name])
+        elif spec.name in discretes:
+            transformer.blocks.append(("discrete", len(transformer.discrete)))
+            transformer.discrete.append(discretes[spec.name])
+    ids = []
+    for spec in schema.columns:
+        if spec.kind == "id":
+            integer = spec.minimum is not None
+            ids.append(IdSpec(name=spec.name, integer=integer, low=1, high=max(n, 1)) if integer else
+                       IdSpec(name=spec.name, integer=False, templates=["9" * max(6, len(str(n)))]))
+            if integer:
+                spec.minimum, spec.maximum = 1.0, float(max(n, 1))
+            spec.null_rate = 0.0
+    return transformer, ids
+
+
+def _integral(spec) -> bool:  # noqa: ANN001
+    return spec.kind == "integer" or spec.dtype.startswith(("int", "uint", "Int", "UInt"))
+
+
+def _private_continuous(spec, x: np.ndarray, noise: float, max_modes: int, rng) -> ContinuousEncoder:  # noqa: ANN001
+    """A numeric column's encoder from one noisy histogram: its bins between the released bounds (one per
+    integer when the range is narrower than FINE_BINS), an atom at 0 when 0 lies in the range (a value chosen
+    without looking: zero-inflated columns, a capital gain, are common, and a bin would spread the spike
+    over its width), and nulls. Each row is in exactly one of them."""
+    low, high = spec.minimum, spec.maximum
+    if _integral(spec) and high - low < FINE_BINS:  # a bin per integer: every value is its own atom
+        edges, atom = np.arange(low - 0.5, high + 1.0), False
+    else:
+        edges, atom = np.linspace(low, high, FINE_BINS + 1), low <= 0 <= high
+        if atom:
+            edges = np.union1d(edges, [0.0])
+    bins = len(edges) - 1
+    null = np.isnan(x)
+    inside = np.clip(x[~null], low, high)
+    at_zero = inside == 0 if atom else np.zeros(len(inside), dtype=bool)
+    counts = np.histogram(inside[~at_zero], bins=edges)[0].astype(np.float64)
+    raw = np.concatenate([counts, [float(at_zero.sum()), float(null.sum())]])
+    noisy = raw + rng.normal(0, noise, len(raw))
+    noisy = np.where(noisy > 2 * noise, noisy, 0.0)  # noise alone rarely passes 2 sd: empty bins stay empty
+    noisy_bins, noisy_zero, noisy_null = noisy[:bins], noisy[bins] if atom else 0.0, noisy[bins + 1]
+    total = noisy_bins.sum() + noisy_zero
+    if total <= 0:
+        noisy_bins, noisy_zero, total = np.ones(bins), 0.0, float(bins)
+    null_rate = noisy_null / (noisy_null + total)
+    spec.null_rate = float(null_rate) if null_rate > 1e-3 else 0.0
+    # The quantile function: linear inside each bin, a jump at the atom.
+    mass, values = [0.0], [edges[0]]
+    cumulative = 0.0
+    for j in range(bins):
+        if atom and edges[j] == 0 and noisy_zero > 0:
+            cumulative += noisy_zero
+            mass.append(cumulative)
+            values.append(0.0)
+        cumulative += noisy_bins[j]
+        mass.append(cumulative)
+        values.append(edges[j + 1])
+    if atom and edges[-1] == 0 and noisy_zero > 0:
+        mass.append(cumulative + noisy_zero)
+        values.append(0.0)
+    mass = np.asarray(mass) / total
+    quantiles = np.clip(np.interp(np.linspace(0, 1, QUANTILES), mass, values), low, high)
+    # Points drawn from the noisy histogram: its mean, spread and mixture.
+    weights = np.concatenate([noisy_bins, [noisy_zero]]) / total
+    picked = rng.choice(bins + 1, MIXTURE_POINTS, p=weights)
+    width = np.diff(edges)
+    points = np.where(picked == bins, 0.0,
+                      edges[np.minimum(picked, bins - 1)] + rng.random(MIXTURE_POINTS) *
+                      width[np.minimum(picked, bins - 1)])
+    points = np.clip(points, low, high)
+    mean, std = float(points.mean()), float(points.std()) or 1.0
+    mix = fit_mixture((points - mean) / std, max_modes=max_modes)
+    return ContinuousEncoder(name=spec.name, mean=mean, std=std, weights=mix.weights.tolist(),
+                             means=mix.means.tolist(), stds=mix.stds.tolist(), nullable=spec.null_rate > 0,
+                             quantiles=((quantiles - mean) / std).tolist())
+
+
+def _private_discrete(spec, series: pd.Series, noise: float, threshold: float, n: int, config,  # noqa: ANN001
+                      rng) -> DiscreteEncoder:
+    counts = series.value_counts(dropna=True)
+    noisy = counts.to_numpy(dtype=np.float64) + rng.normal(0, noise, len(counts))
+    keep = noisy > threshold
+    released = pd.Series(noisy[keep], index=counts.index[keep]).sort_values(ascending=False)
+    nulls = max(0.0, float(series.isna().sum()) + rng.normal(0, noise))
+    text = marker_allowed("categorical", spec.dtype) or spec.kind == "constant"
+    marker = max(0.0, n - released.sum() - nulls) if text and config.rare_categories == "marker" else 0.0
+    values = [json_value(v) for v in released.index]
+    weights = released.to_numpy().tolist()
+    if marker > 0 or not values:
+        values.append(MARKER if text else None)
+        weights.append(max(marker, 1.0))
+    spec.null_rate = nulls / max(1.0, sum(weights) + nulls) if nulls / n > 1e-3 else 0.0
+    if spec.null_rate and None not in values:
+        values.append(None)
+        weights.append(nulls)
+    total = float(sum(weights))
+    kept, rest = values[:config.max_categories], values[config.max_categories:]
+    enc = DiscreteEncoder(name=spec.name, categories=kept, frequencies=[w / total for w in weights[:len(kept)]],
+                          suppressed=config.rare_categories if text else "frequent")
+    if rest:
+        rest_weights = np.asarray(weights[len(kept):])
+        enc.rare, enc.rare_frequencies = rest, (rest_weights / rest_weights.sum()).tolist()
+        enc.frequencies.append(float(rest_weights.sum() / total))
+    if None in enc.rare:  # the null category stays a category of its own, last
+        raise SynthError(f"column {spec.name!r}: too many categories for max_categories under privacy")
+    return enc
+
+
+def target_frequencies(transformer: DataTransformer, widths: list[int]) -> list[np.ndarray]:
+    """Each block's slot frequencies as released (calibration's targets under DP): a categorical block's
+    frequencies; a continuous block's mixture weights, then its null rate."""
+    out = []
+    for b in range(len(widths)):
+        kind, i = transformer.blocks[b]
+        if kind == "discrete":
+            out.append(np.asarray(transformer.discrete[i].frequencies, dtype=np.float64))
+        else:
+            enc = transformer.continuous[i]
+            null = transformer.schema[enc.name].null_rate if enc.nullable else 0.0
+            weights = np.asarray(enc.weights) * (1 - null)
+            out.append(np.concatenate([weights, [null]]) if enc.nullable else weights)
+    return out
+
+
+# ---- the critic's per-group gradients -----------------------------------------------------------------
+def _score(params: dict, x: torch.Tensor, one_hot: torch.Tensor | None, masks: tuple, disc: Discriminator
+           ) -> torch.Tensor:
+    """The critic's score of one pac group: `x` its rows' data (pac * data_dim), `one_hot` their conditional
+    one-hots (pac * cond_dim), `masks` one dropout mask per dropout layer. The same function as
+    Discriminator's, written plainly so that torch.func can take it per group."""
+    z = x @ params["data_weight"] + params["bias"]
+    if one_hot is not None:
+        z = z + one_hot @ params["cond_weight"]
+    m = 0
+    for index, module in enumerate(disc.seq):
+        if isinstance(module, nn.LeakyReLU):
+            z = torch.nn.functional.leaky_relu(z, module.negative_slope)
+        elif isinstance(module, Dropout):
+            z = z * masks[m]
+            m += 1
+        else:
+            z = z @ params[f"seq.{index}.weight"].t() + params[f"seq.{index}.bias"]
+    return z[0]
+
+
+def _group_loss(params, fake, real, one_hot, t, fake_masks, real_masks, penalty_masks, disc, weight):  # noqa: ANN001, ANN202
+    """One group's share of the critic's loss: its generated rows' score less its real rows' score, plus its
+    gradient penalty term (the gradient taken at a point between the two groups, one-hot columns included)."""
+    mix = t * real + (1 - t) * fake
+    if one_hot is None:
+        grad_x = torch.func.grad(_score, argnums=1)(params, mix, None, penalty_masks, disc)
+        squares = grad_x.square().sum()
+    else:
+        grad_x, grad_h = torch.func.grad(_score, argnums=(1, 2))(params, mix, one_hot, penalty_masks, disc)
+        squares = grad_x.square().sum() + grad_h.square().sum()
+    penalty = weight * (squares.sqrt() - 1).square()
+    return _score(params, fake, one_hot, fake_masks, disc) - _score(params, real, one_hot, real_masks, disc) + penalty
+
+
+def per_group_gradients(disc: Discriminator, real: torch.Tensor, fake: torch.Tensor, cond: torch.Tensor | None,
+                        gen: torch.Generator, weight: float = 10.0) -> tuple[dict, torch.Tensor]:
+    """({parameter name: (groups, *shape) gradient of each group's loss}, (groups,) losses). The critic's
+    loss (synthesizer._critic_update's) is the mean of the groups' losses, so the mean of these gradients is
+    its gradient. The random draws are those of the ordinary path, in its order: the dropout masks of the
+    scores (generated groups then real ones), the penalty's mix weights from `gen`, then the penalty's masks."""
+    groups, pac = real.shape[0] // disc.pac, disc.pac
+    drops = [m for m in disc.seq if isinstance(m, Dropout)]
+    widths = [disc.bias.shape[0]] + [m.out_features for m in disc.seq if isinstance(m, nn.Linear)][:-1]
+
+    def masks(rows: int) -> list[torch.Tensor]:
+        out = []
+        for drop, width in zip(drops, widths, strict=True):
+            mask = drop.mask(torch.empty(rows, width, device=real.device))
+            out.append(torch.ones(rows, width, device=real.device) if mask is None else mask)
+        return out
+
+    score_masks = masks(2 * groups)
+    t = torch.rand(groups, 1, generator=gen, device=real.device)
+    penalty_masks = masks(groups)
+    one_hot = None
+    if cond is not None and disc.cond_dim:
+        index = cond.reshape(groups, pac) + disc._row_offsets
+        one_hot = torch.zeros(groups, pac * disc.cond_dim, device=real.device).scatter_(1, index, 1.0)
+    params = {name: p.detach() for name, p in disc.named_parameters()}
+    loss = functools.partial(_group_loss, disc=disc, weight=weight)
+    fn = torch.func.vmap(torch.func.grad_and_value(loss), in_dims=(None, 0, 0, 0 if one_hot is not None else None,
+                                                                 0, 0, 0, 0))
+    grads, losses = fn(params, fake.reshape(groups, -1), real.reshape(groups, -1), one_hot, t,
+                       tuple(m[:groups] for m in score_masks), tuple(m[groups:] for m in score_masks),
+                       tuple(penalty_masks))
+    return grads, losses
+
+
+def group_terms(disc: Discriminator, real: torch.Tensor, fake: torch.Tensor, cond: torch.Tensor | None,
+                gen: torch.Generator, weight: float = 10.0) -> dict[str, list]:
+    """Each group's gradient of its own loss, by hand and unmaterialised: {parameter name: [(U, V), ...]} where
+    group g's gradient is the sum over the list of the outer products U[g] x V[g] (V None: U[g] itself, a
+    vector). Every weight's gradient is such a sum for one group: its input times its output's delta, once for
+    the generated rows' score, once for the real rows' (minus), once for the penalty (the formulas of
+    networks._Penalty, group by group). Same draws, in the same order, as per_group_gradients; a test
+    compares the two."""
+    groups, pac = real.shape[0] // disc.pac, disc.pac
+    layers = list(disc.seq)
+    drops = [m for m in layers if isinstance(m, Dropout)]
+    slopes = [m.negative_slope for m in layers if isinstance(m, nn.LeakyReLU)]
+    linears = [(i, m) for i, m in enumerate(layers) if isinstance(m, nn.Linear)]
+    widths = [disc.bias.shape[0]] + [m.out_features for _, m in linears][:-1]
+    device = real.device
+
+    def masks(rows: int) -> list[torch.Tensor]:
+        out = []
+        for drop, width in zip(drops, widths, strict=True):
+            mask = drop.mask(torch.empty(rows, width, device=device))
+            out.append(torch.ones(rows, width, device=device) if mask is None else mask)
+        return out
+
+    score_masks = masks(2 * groups)
+    t = torch.rand(groups, 1, generator=gen, device=device)
+    penalty_masks = masks(groups)
+    one_hot = None
+    if cond is not None and disc.cond_dim:
+        index = cond.reshape(groups, pac) + disc._row_offsets
+        one_hot = torch.zeros(groups, pac * disc.cond_dim, device=device).scatter_(1, index, 1.0)
+    with torch.no_grad():
+        x_fake, x_real = fake.reshape(groups, -1), real.reshape(groups, -1)
+        x_mix = t * x_real + (1 - t) * x_fake
+
+        def forward(x: torch.Tensor, mask: list[torch.Tensor], hot: torch.Tensor | None) -> tuple[list, list]:
+            """Each hidden layer's output a_l and gate (slope times mask), first layer first."""
+            z = x @ disc.data_weight + disc.bias
+            if hot is not None:
+                z = z + hot @ disc.cond_weight
+            acts, gates = [], []
+            for layer, (slope, m) in enumerate(zip(slopes, mask, strict=True)):
+                gate = torch.where(z > 0, 1.0, slope) * m
+                acts.append(z * gate)
+                gates.append(gate)
+                if layer + 1 < len(slopes):
+                    module = linears[layer][1]
+                    z = acts[-1] @ module.weight.t() + module.bias
+            return acts, gates
+
+        def deltas(gates: list[torch.Tensor]) -> list[torch.Tensor]:
+            """d score / d z_l for each hidden layer, first layer first."""
+            out = [linears[-1][1].weight * gates[-1]]
+            for (_, module), gate in zip(reversed(linears[:-1]), reversed(gates[:-1]), strict=True):
+                out.append((out[-1] @ module.weight) * gate)
+            return out[::-1]
+
+        both_acts, both_gates = forward(torch.cat([x_fake, x_real]), score_masks,
+                                        None if one_hot is None else one_hot.repeat(2, 1))
+        acts_f, acts_r = [a[:groups] for a in both_acts], [a[groups:] for a in both_acts]
+        both_deltas = deltas(both_gates)
+        d_f, d_r = [d[:groups] for d in both_deltas], [d[groups:] for d in both_deltas]
+        _, pen_gates = forward(x_mix, penalty_masks, one_hot)
+        d_p = deltas(pen_gates)
+        q = d_p[0] @ disc.data_weight.t()
+        squares = q.square().sum(1)
+        r = None
+        if one_hot is not None:
+            r = d_p[0] @ disc.cond_weight.t()
+            squares = squares + r.square().sum(1)
+        n = squares.sqrt()
+        scale = (weight * 2 * (n - 1) / n)[:, None]
+        q_t = q * scale
+        terms: dict[str, list] = {
+            "data_weight": [(x_fake, d_f[0]), (-x_real, d_r[0]), (q_t, d_p[0])],
+            "bias": [(d_f[0] - d_r[0], None)],
+        }
+        grad_delta = q_t @ disc.data_weight
+        if one_hot is not None:
+            r_t = r * scale
+            terms["cond_weight"] = [(one_hot, d_f[0] - d_r[0]), (r_t, d_p[0])]
+            grad_delta = grad_delta + r_t @ disc.cond_weight
+        else:
+            terms["cond_weight"] = []
+        for layer, (index, module) in enumerate(linears[:-1]):
+            grad_u = grad_delta * pen_gates[layer]
+            terms[f"seq.{index}.weight"] = [(d_f[layer + 1], acts_f[layer]), (-d_r[layer + 1], acts_r[layer]),
+                                            (d_p[layer + 1], grad_u)]
+            terms[f"seq.{index}.bias"] = [(d_f[layer + 1] - d_r[layer + 1], None)]
+            grad_delta = grad_u @ module.weight.t()
+        index, last = linears[-1]
+        ones = torch.ones(groups, 1, device=device)
+        terms[f"seq.{index}.weight"] = [(ones, acts_f[-1] - acts_r[-1] + grad_delta * pen_gates[-1])]
+        terms[f"seq.{index}.bias"] = [(torch.zeros(groups, 1, device=device), None)]
+    return terms
+
+
+def materialise(terms: dict) -> dict[str, torch.Tensor]:
+    """{name: (groups, *shape)}: each group's gradient, built from group_terms (for tests)."""
+    out = {}
+    for name, pairs in terms.items():
+        parts = [u if v is None else torch.einsum("ga,gb->gab", u, v) for u, v in pairs]
+        out[name] = sum(parts[1:], parts[0]) if parts else None
+    return out
+
+
+def group_norms(terms: dict) -> torch.Tensor:
+    """Each group's gradient norm, without building the gradients: the squared norm of a sum of outer
+    products u_k x v_k is the sum over pairs (k, k') of (u_k . u_k')(v_k . v_k')."""
+    total = None
+    for pairs in terms.values():
+        for k, (u, v) in enumerate(pairs):
+            for k2, (u2, v2) in enumerate(pairs[k:], start=k):
+                part = (u * u2).sum(1) if v is None else (u * u2).sum(1) * (v * v2).sum(1)
+                part = part if k2 == k else 2 * part
+                total = part if total is None else total + part
+    return total.clamp_min(0).sqrt()
+
+
+def private_critic_update(disc: Discriminator, optimizer: torch.optim.Optimizer, real: torch.Tensor,
+                          fake: torch.Tensor, cond: torch.Tensor | None, gen: torch.Generator,
+                          privacy: Privacy) -> None:
+    """One DP-SGD step of the critic: each group's gradient clipped to max_grad_norm, summed, Gaussian noise of
+    standard deviation noise_multiplier * 2 * max_grad_norm added, divided by the number of groups. The
+    clipped sum is a few products of the groups' factors scaled by their clipping (group_terms); the
+    gradients of single groups are never built."""
+    terms = group_terms(disc, real, fake, cond, gen)
+    groups = real.shape[0] // disc.pac
+    clip = (privacy.max_grad_norm / (group_norms(terms) + 1e-12)).clamp(max=1.0)[:, None]
+    std = privacy.noise_multiplier * 2 * privacy.max_grad_norm
+    for name, p in disc.named_parameters():
+        g = torch.zeros_like(p)
+        for u, v in terms[name]:
+            g += (clip * u).sum(0) if v is None else ((clip * u).t() @ v).reshape(p.shape)
+        g += torch.randn(g.shape, generator=gen, device=g.device) * std
+        p.grad = g / groups
+    optimizer.step()
+
+
+# ---- a training step --------------------------------------------------------------------------------------
+def training_sampler(transformer: DataTransformer, n_rows: int, device: torch.device):  # noqa: ANN201
+    """The generator's training conditions, by log-frequency (CTGAN's training-by-sampling) of the released
+    frequencies: no row is read."""
+    from synth.sampler import ConditionalSampler
+
+    widths = transformer.block_widths()
+    cond_blocks = transformer.discrete_blocks()
+    sampler = ConditionalSampler(np.zeros((1, len(widths)), dtype=np.int32), widths, cond_blocks, False, device)
+    if cond_blocks:
+        freqs = np.concatenate([transformer.discrete[transformer.blocks[b][1]].frequencies for b in cond_blocks])
+        sampler.train_cdf = sampler._cdf(np.log1p(np.asarray(freqs) * n_rows))
+    return sampler
+
+
+def private_step(model, data) -> torch.Tensor:  # noqa: ANN001 - a Synthesizer and its _TrainingData
+    """`discriminator_steps` DP-SGD critic steps (each accounted) and one generator step. The critic's real
+    rows are a uniform sample without replacement; each row's condition is one of its own categories (a
+    block drawn uniformly). The generator's step draws conditions from the released frequencies."""
+    cfg, gen, device = model.config, model._gen, model.device
+    D, G, budget = model._discriminator, model._generator, model._budget
+    n = data.codes.shape[0]
+    cond_blocks = data.cond_block
+    for _ in range(cfg.discriminator_steps):
+        rows = torch.randperm(n, generator=gen, device=device)[:budget.batch]
+        real = data.layout.expand(data.scalars[rows], data.codes[rows])
+        cond = None
+        if len(cond_blocks):
+            j = torch.randint(len(cond_blocks), (budget.batch,), generator=gen, device=device)
+            c = data.codes[rows, cond_blocks[j]].long()
+            cond = data.sampler.one_hot_index(j, c)
+        with torch.no_grad():
+            noise = torch.randn(budget.batch, cfg.embedding_dim, generator=gen, device=device)
+            fake = data.layout.activate(G.forward_one_hot(noise, cond), gen)
+        private_critic_update(D, model._opt_d, real, fake, cond, gen, budget.privacy)
+        budget.steps += 1
+
+    D.requires_grad_(False)
+    j, c = data.sampler.sample_condition(budget.batch, gen) or (None, None)
+    cond = None if j is None else data.sampler.one_hot_index(j, c)
+    noise = torch.randn(budget.batch, cfg.embedding_dim, generator=gen, device=device)
+    raw = G.forward_one_hot(noise, cond)
+    fake = data.layout.activate(raw, gen)
+    if j is not None:
+        cond_loss = torch.nn.functional.cross_entropy(data.layout.block_logits(raw, data.cond_block[j]), c)
+    else:
+        cond_loss = torch.zeros((), device=device)
+    loss_g = -D(fake, D.one_hot_part(cond)).mean() + cond_loss
+    model._opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    model._opt_g.step()
+    D.requires_grad_(True)
+    return torch.stack([loss_g.detach(), torch.zeros((), device=device), cond_loss.detach()])

@@ -1,0 +1,204 @@
+"""Differential privacy (synth.dp): the per-group gradients against the ordinary critic's, the accountant's
+figures against dp_accounting's own, training that stops when the budget is spent, and a budget too small for
+one epoch refused before anything is released."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from dp_accounting import dp_event, rdp
+from dp_accounting.privacy_accountant import NeighboringRelation
+
+from synth import SynthError, Synthesizer, dp
+from synth.config import Config
+from synth.networks import Discriminator, gradient_penalty
+from synth.protect import MARKER
+
+
+def _critic(cond_dim: int, seed: int = 0) -> Discriminator:
+    torch.manual_seed(seed)
+    return Discriminator(data_dim=7, cond_dim=cond_dim, hidden=(16, 12), pac=4).train()
+
+
+def _ordinary_gradient(disc: Discriminator, real, fake, cond, seed: int) -> dict[str, torch.Tensor]:
+    """The gradient of the ordinary critic loss (Synthesizer._critic_update's, with its custom functions)."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    disc.zero_grad()
+    part = disc.one_hot_part(cond)
+    groups = real.shape[0] // disc.pac
+    first = disc.first_layer(torch.cat([fake, real]), None if part is None else part.repeat(2, 1))
+    scores = disc.seq(first)
+    penalty = gradient_penalty(disc, first[groups:], first[:groups], gen)
+    (scores[:groups].mean() - scores[groups:].mean() + penalty).backward()
+    return {name: torch.zeros_like(p) if p.grad is None else p.grad.clone() for name, p in disc.named_parameters()}
+
+
+@pytest.mark.parametrize("cond_dim", [0, 5])
+def test_per_group_gradients_add_up_to_the_ordinary_gradient(cond_dim):
+    disc = _critic(cond_dim)
+    groups = 6
+    rng = torch.Generator().manual_seed(1)
+    real = torch.rand(groups * disc.pac, 7, generator=rng)
+    fake = torch.rand(groups * disc.pac, 7, generator=rng)
+    cond = torch.randint(cond_dim, (groups * disc.pac,), generator=rng) if cond_dim else None
+    expected = _ordinary_gradient(disc, real, fake, cond, seed=3)
+    torch.manual_seed(3)
+    grads, losses = dp.per_group_gradients(disc, real, fake, cond, torch.Generator().manual_seed(3))
+    assert losses.shape == (groups,)
+    for name, value in expected.items():
+        assert grads[name].shape == (groups, *value.shape)
+        torch.testing.assert_close(grads[name].mean(0), value, rtol=1e-4, atol=1e-5, msg=name)
+    # Each group's gradient is its own: they differ, and no one of them is the mean.
+    flat = torch.cat([g.reshape(groups, -1) for g in grads.values()], dim=1)
+    assert torch.linalg.matrix_rank(flat) == groups
+
+
+@pytest.mark.parametrize("cond_dim", [0, 5])
+def test_the_fast_per_group_terms_are_the_plain_per_group_gradients(cond_dim):
+    """group_terms (outer products by hand, what training uses) against torch.func's per-group gradients of
+    the plain critic, group by group, and their norms without building them."""
+    disc = _critic(cond_dim, seed=1)
+    groups = 5
+    rng = torch.Generator().manual_seed(5)
+    real, fake = torch.rand(groups * 4, 7, generator=rng), torch.rand(groups * 4, 7, generator=rng)
+    cond = torch.randint(cond_dim, (groups * 4,), generator=rng) if cond_dim else None
+    torch.manual_seed(6)
+    plain, _ = dp.per_group_gradients(disc, real, fake, cond, torch.Generator().manual_seed(6))
+    torch.manual_seed(6)
+    terms = dp.group_terms(disc, real, fake, cond, torch.Generator().manual_seed(6))
+    fast = dp.materialise(terms)
+    for name, value in plain.items():
+        if fast[name] is None:  # no one-hot columns: no gradient for their (empty) weight
+            assert value.numel() == 0
+            continue
+        torch.testing.assert_close(fast[name].reshape(value.shape), value, rtol=1e-4, atol=1e-5, msg=name)
+    norms = torch.sqrt(sum(g.reshape(groups, -1).square().sum(1) for g in plain.values()))
+    torch.testing.assert_close(dp.group_norms(terms), norms, rtol=1e-4, atol=1e-6)
+
+
+def test_the_private_update_clips_each_group_and_adds_calibrated_noise():
+    disc = _critic(5)
+    groups = 8
+    rng = torch.Generator().manual_seed(2)
+    real, fake = torch.rand(groups * 4, 7, generator=rng), torch.rand(groups * 4, 7, generator=rng)
+    cond = torch.randint(5, (groups * 4,), generator=rng)
+    before = {n: p.detach().clone() for n, p in disc.named_parameters()}
+    privacy = dp.Privacy(epsilon=1.0, delta=1e-6, noise_multiplier=0.0 + 1e-9, max_grad_norm=1e-3)
+
+    class Keep(torch.optim.SGD):  # records the gradient the update hands the optimiser
+        def step(self, closure=None):  # noqa: ANN001, ANN201
+            self.seen = {n: p.grad.clone() for n, p in disc.named_parameters()}
+
+    opt = Keep(disc.parameters(), lr=0.0)
+    torch.manual_seed(4)
+    dp.private_critic_update(disc, opt, real, fake, cond, torch.Generator().manual_seed(4), privacy)
+    total = torch.sqrt(sum(g.square().sum() for g in opt.seen.values()))
+    assert total <= 1e-3 + 1e-9  # the mean of groups clipped to 1e-3, noise negligible
+    assert total > 1e-4
+    noisy = dp.Privacy(epsilon=1.0, delta=1e-6, noise_multiplier=2.0, max_grad_norm=1e-3)
+    dp.private_critic_update(disc, opt, real, fake, cond, torch.Generator().manual_seed(4), noisy)
+    spread = torch.cat([g.flatten() for g in opt.seen.values()]).std().item()
+    assert spread == pytest.approx(2.0 * 2 * 1e-3 / groups, rel=0.1)  # noise sd 2C sigma, over the groups
+    assert all(torch.equal(before[n], p) for n, p in disc.named_parameters())  # lr 0: nothing else moved
+
+
+def test_the_budget_matches_dp_accountings_own_figures():
+    privacy = dp.Privacy(epsilon=2.0, delta=1e-6, noise_multiplier=3.0, max_grad_norm=1.0)
+    budget = dp.Budget(privacy, n_rows=5000, batch=500, steps=40)
+    accountant = rdp.RdpAccountant(orders=list(dp.ORDERS), neighboring_relation=NeighboringRelation.REPLACE_ONE)
+    accountant.compose(dp_event.ComposedDpEvent([
+        dp_event.GaussianDpEvent(dp.BOUNDS_NOISE * budget.stats), dp_event.GaussianDpEvent(budget.stats)]))
+    accountant.compose(dp_event.SelfComposedDpEvent(
+        dp_event.SampledWithoutReplacementDpEvent(5000, 500, dp_event.GaussianDpEvent(3.0)), 40))
+    assert budget.epsilon() == pytest.approx(accountant.get_epsilon(privacy.delta_rdp), rel=1e-9)
+    # The statistics alone cost the share of epsilon they were calibrated to.
+    alone = rdp.RdpAccountant(orders=list(dp.ORDERS), neighboring_relation=NeighboringRelation.REPLACE_ONE)
+    alone.compose(dp_event.ComposedDpEvent([
+        dp_event.GaussianDpEvent(dp.BOUNDS_NOISE * budget.stats), dp_event.GaussianDpEvent(budget.stats)]))
+    assert alone.get_epsilon(privacy.delta_rdp) == pytest.approx(dp.STATS_SHARE * 2.0, rel=2e-3)
+    steps = budget.affordable(10_000)
+    assert budget.epsilon(steps) <= 2.0 < budget.epsilon(steps + 1)
+
+
+@pytest.fixture(scope="module")
+def small() -> pd.DataFrame:
+    from tests.synth.conftest import read_dataset
+
+    return read_dataset("adult", 3000)[["age", "workclass", "education", "sex", "hours-per-week", "native-country",
+                                        "income"]]
+
+
+TINY = {"embedding_dim": 16, "generator_dim": (32,), "discriminator_dim": (32,), "batch_size": 500}
+
+
+def test_training_stops_when_the_budget_is_spent(small, tmp_path):
+    seen = []
+    privacy = {"epsilon": 2.0, "delta": 1e-6, "noise_multiplier": 3.0}
+    model = Synthesizer(epochs=500, seed=0, privacy=privacy, **TINY)
+    model.fit(small, on_epoch=seen.append)
+    assert 1 <= model.epochs_done < 500
+    spent = [info.epsilon for info in seen]
+    assert all(a < b for a, b in zip(spent, spent[1:], strict=False)) and spent[-1] <= 2.0
+    budget = dp.Budget(dp.Privacy.of(privacy), 3000, 500, model.privacy_spent["critic_steps"])
+    assert budget.epsilon(budget.steps + 1) > 2.0  # one more step would have passed it
+    assert model.privacy_spent["epsilon"] == pytest.approx(spent[-1], abs=1e-6)
+    assert "discriminator" not in seen[-1].losses  # the critic's loss reads real rows
+    model.save(tmp_path)
+    stored = json.loads((tmp_path / "model.json").read_text())
+    assert stored["privacy"]["epsilon"] == pytest.approx(spent[-1], abs=1e-6)
+    assert stored["privacy"]["delta"] == 1e-6
+    assert stored["transformer"]["derived"] == []
+    rows = Synthesizer.load(tmp_path).sample(2000, seed=1)
+    assert list(rows.columns) == list(small.columns)
+    assert rows["age"].between(0, 200).all()
+    # Only categories whose noisy count passed the threshold: the rare countries become the marker.
+    countries = set(rows["native-country"])
+    assert countries <= set(small["native-country"]) | {MARKER}
+    counts = small["native-country"].value_counts()
+    assert not countries & set(counts.index[counts < 50])
+
+
+def test_a_checkpoint_resumes_the_accounting(small, tmp_path):
+    privacy = {"epsilon": 3.0, "delta": 1e-6}
+    model = Synthesizer(epochs=2, seed=0, privacy=privacy, **TINY).fit(small)
+    model.save_checkpoint(tmp_path)
+    resumed = Synthesizer.from_checkpoint(tmp_path)
+    assert resumed._budget.steps == model._budget.steps
+    resumed.config.epochs = 3
+    resumed.fit(small)
+    assert resumed._budget.steps == model._budget.steps + 6
+    assert resumed.privacy_spent["epsilon"] > model.privacy_spent["epsilon"]
+
+
+def test_a_budget_that_cannot_buy_one_epoch_is_refused_before_training(small):
+    config = Config(batch_size=500, privacy={"epsilon": 0.05, "delta": 1e-6})
+    with pytest.raises(SynthError, match="cannot buy one epoch"):
+        dp.check_budget(3000, config)
+    model = Synthesizer(epochs=5, privacy={"epsilon": 0.05, "delta": 1e-6}, **TINY)
+    with pytest.raises(SynthError, match="cannot buy one epoch"):
+        model.fit(small)
+    assert model.transformer is None  # nothing was released
+    dp.check_budget(3000, Config(batch_size=500, privacy={"epsilon": 3.0, "delta": 1e-6}))
+
+
+@pytest.mark.parametrize("privacy, message", [
+    ({"epsilon": 0, "delta": 1e-6}, "epsilon must be above 0"),
+    ({"epsilon": 1.0, "delta": 1.0}, "delta must be above 0 and below 1"),
+    ({"epsilon": 1.0}, "privacy.delta is required"),
+    ({"epsilon": 1.0, "delta": 1e-6, "sigma": 2}, "unknown key"),
+    ({"epsilon": "1", "delta": 1e-6}, "must be a number"),
+    ([1.0, 1e-6], "must be an object"),
+])
+def test_privacy_settings_are_checked(privacy, message):
+    with pytest.raises(SynthError, match=message):
+        Synthesizer(privacy=privacy)
+
+
+def test_no_privacy_is_the_default_and_costs_nothing():
+    assert Config().privacy is None
+    assert np.isclose(dp.STATS_SHARE, 0.25)
