@@ -27,6 +27,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--variant", action="append", default=[], help="NAME=JSON engine settings; repeatable")
     p.add_argument("--temperatures", default="", help="comma-separated sampling temperatures of one model")
+    p.add_argument("--cpu-per-epoch", default="", help="comma-separated pac values: CPU seconds per epoch of each, "
+                   "on one thread (4 epochs, the first not counted): a cost that other load does not move")
     p.add_argument("--max-rows", type=int, default=0, help="seeded subset of the table (0: whole)")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
@@ -55,6 +57,15 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     target = datasets.resolve(args.dataset).target
     train, holdout = datasets.split(datasets.load(args.dataset, max_rows=args.max_rows or None), args.seed)
+    if args.cpu_per_epoch:
+        torch.set_num_threads(1)
+        for pac in (int(x) for x in args.cpu_per_epoch.split(",")):
+            marks: list[float] = []
+            model = Synthesizer(epochs=4, seed=args.seed, pac=pac)
+            model.fit(train, on_epoch=lambda _, marks=marks: marks.append(time.process_time()))
+            cpu = [b - a for a, b in zip(marks, marks[1:], strict=False)]
+            print(json.dumps({"dataset": args.dataset, "pac": pac, "cpu_seconds_per_epoch": cpu}), flush=True)
+        return
     if args.temperatures:
         start = time.perf_counter()
         model = Synthesizer(epochs=args.epochs, seed=args.seed).fit(train, threads="auto")
