@@ -16,8 +16,9 @@ def dataset(client_for):  # noqa: ANN001, ANN201
 
 
 @pytest.mark.parametrize("params", [
-    {"epochs": 0}, {"epochs": -1}, {"epochs": "many"}, {"epochs": 10**9}, {"batch_size": 5},
-    {"batch_size": 105}, {"seed": -3}, {"max_seconds": 0}, {"generator_lr": 2}, {"pac": 0},
+    {"epochs": -1}, {"epochs": "many"}, {"epochs": 10**9}, {"batch_size": 5},
+    {"batch_size": 105, "pac": 10}, {"min_steps": -1}, {"target": "nope"},
+    {"seed": -3}, {"max_seconds": 0}, {"generator_lr": 2}, {"pac": 0},
     {"generator_dim": []}, {"generator_dim": [0]}, {"column_kinds": {"age": "weird"}},
     {"column_kinds": {"nope": "categorical"}}, {"unknown_knob": 1},
     {"privacy": {"epsilon": 0, "delta": 1e-6}}, {"privacy": {"epsilon": 1, "delta": 1}},
@@ -35,7 +36,8 @@ def test_bad_params_are_422_with_a_clear_error(dataset, params):  # noqa: ANN001
 
 def test_upload_with_bad_training_params_is_422(dataset):  # noqa: ANN001
     client, _ = dataset
-    for params in ({"train": "true", "epochs": "x"}, {"train": "true", "batch_size": 33},
+    for params in ({"train": "true", "epochs": "x"}, {"train": "true", "epochs": "0"},
+                   {"train": "true", "batch_size": 9},
                    {"train": "maybe"}):
         resp = client.post("/v1/datasets", params=params, files={"file": ("a.csv", small_csv(20), "text/csv")})
         assert resp.status_code == 422, (params, resp.text)
@@ -66,7 +68,9 @@ def test_job_is_queued_with_defaults_and_can_be_read(dataset):  # noqa: ANN001
     resp = client.post("/v1/jobs", json={"dataset_id": data["id"]})
     assert resp.status_code == 202, resp.text
     job = resp.json()
-    assert job["status"] == "queued" and job["epochs"] == 300 and job["params"]["batch_size"] == 500
+    # epochs 0: the default, which the table's size decides once a worker starts (300, or min_steps updates)
+    assert job["status"] == "queued" and job["epochs"] == 0 and job["params"]["batch_size"] == 500
+    assert job["params"]["epochs"] == 0 and job["params"]["min_steps"] == 3000 and job["params"]["pac"] == 1
     again = client.get(f"/v1/jobs/{job['id']}").json()
     assert again["id"] == job["id"] and again["model_id"] is None
     assert job["id"] in [j["id"] for j in client.get("/v1/jobs", params={"status": "queued"}).json()]

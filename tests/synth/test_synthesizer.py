@@ -277,7 +277,7 @@ def test_a_table_without_categories_trains_without_conditional_vectors(tmp_path)
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"epochs": 0}, "epochs"),
+        ({"epochs": -1}, "epochs"),
         ({"batch_size": 55, "pac": 10}, "multiple of pac"),
         ({"generator_lr": 5}, "generator_lr"),
         ({"wings": 2}, "unknown option"),
@@ -293,7 +293,7 @@ def test_bad_tables_and_unfitted_models_raise():
     with pytest.raises(SynthError, match="no rows"):
         Synthesizer(epochs=1).fit(pd.DataFrame({"a": pd.Series([], dtype=float)}))
     with pytest.raises(SynthError, match="at least 10"):
-        Synthesizer(epochs=1).fit(pd.DataFrame({"a": [1.0, 2.0, 3.0]}))
+        Synthesizer(epochs=1, pac=10).fit(pd.DataFrame({"a": [1.0, 2.0, 3.0]}))
     with pytest.raises(SynthError, match="not trained"):
         Synthesizer().sample(5)
 
