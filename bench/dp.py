@@ -49,7 +49,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=3600, help="seconds allowed to each peer's child")
     p.add_argument("--peer-python", default=str(REPO / ".venv-dp" / "bin" / "python"))
     p.add_argument("--write", action="store_true", help="rewrite the DP section of BENCHMARKS.md")
-    p.add_argument("--from-json", help="render a saved bench/out/dp-*.json, running nothing")
+    p.add_argument("--from-json", help="render saved bench/out/dp-*.json files (comma-separated: one table, "
+                   "each run's command and date listed), running nothing")
     return p.parse_args(argv)
 
 
@@ -137,15 +138,30 @@ def run(args: argparse.Namespace) -> dict:
     return record
 
 
+def merge(records: list[dict]) -> dict:
+    """Several runs as one record: their commands and dates listed, their rows in the order given."""
+    if len(records) == 1:
+        return records[0]
+    out = {**records[0], "runs": [{k: r[k] for k in ("command", "date", "settings")} | {
+        "wall_seconds": r.get("wall_seconds", 0)} for r in records], "datasets": {}}
+    for r in records:
+        for name, e in r["datasets"].items():
+            out["datasets"].setdefault(name, {**e, "runs": []})["runs"].extend(e["runs"])
+        out["ours_skipped"] = out.get("ours_skipped") or r.get("ours_skipped")
+    return out
+
+
 def _f(x, digits: int = 3) -> str:
     return "–" if x is None else f"{x:.{digits}f}"
 
 
 def render(record: dict) -> str:
     s = record["settings"]
-    lines = [f"- **Command:** `SYNTHD_DATASETS=/work/shared/datasets {record['command']}`",
-             f"- **Date:** {record['date']}; the whole run took {record.get('wall_seconds', 0) / 60:.0f} min on the "
-             "shared 2-core development machine",
+    runs = record.get("runs") or [record]
+    lines = [f"- **Command{'s' if len(runs) > 1 else ''}:** "
+             + "; ".join(f"`SYNTHD_DATASETS=/work/shared/datasets {r['command']}` ({r['date']}, "
+                         f"{r.get('wall_seconds', 0) / 60:.0f} min)" for r in runs)
+             + ", on the shared 2-core development machine",
              f"- **Settings:** δ = {s['delta']:g}; GANs at most {s['epochs']} epochs (smartnoise stops them when ε "
              "is spent); smartnoise spends 10% of ε on the continuous columns' bounds"
              + (f"; tables cut to {s['max_rows']:,} rows (seeded)" if s.get("max_rows") else "")
@@ -172,12 +188,18 @@ def render(record: dict) -> str:
                 f"{metric} {_f(q['tstr_synthetic'])} ({_f(q['tstr_real'])})", _f(q["detection_auc"]),
                 f"{_f(q['distance_auc'])} · {_f(q['density_auc'])} ({_f(q['membership_limit'])})",
                 _f(r.get("fit_seconds"), 0)]) + " |")
+    notes = [f"{name} ε={r['epsilon']:g} {r['side']}: {r['epochs_begun']} epochs begun, the accountant's ε "
+             f"{r['epsilon_last_checked']:.2f} at the last check" for name, e in record["datasets"].items()
+             for r in e["runs"] if r.get("epochs_begun")]
+    if notes:
+        lines += ["", "DPCTGAN's training length: " + "; ".join(notes) + "."]
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    record = json.loads(Path(args.from_json).read_text()) if args.from_json else run(args)
+    record = merge([json.loads(Path(p).read_text()) for p in args.from_json.split(",")]) if args.from_json \
+        else run(args)
     text = render(record)
     print(text)
     if args.write:
