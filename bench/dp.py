@@ -139,15 +139,26 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def merge(records: list[dict]) -> dict:
-    """Several runs as one record: their commands and dates listed, their rows in the order given."""
+    """Several runs as one record: their commands and dates listed, their rows in the order given; a side run
+    again at the same ε on the same table replaces the earlier row (a rerun after a failure)."""
     if len(records) == 1:
         return records[0]
     out = {**records[0], "runs": [{k: r[k] for k in ("command", "date", "settings")} | {
         "wall_seconds": r.get("wall_seconds", 0)} for r in records], "datasets": {}}
     for r in records:
         for name, e in r["datasets"].items():
-            out["datasets"].setdefault(name, {**e, "runs": []})["runs"].extend(e["runs"])
+            rows = out["datasets"].setdefault(name, {**e, "runs": []})["runs"]
+            for run_ in e["runs"]:
+                same = [i for i, old in enumerate(rows) if (old["side"], old["epsilon"]) == (run_["side"],
+                                                                                        run_["epsilon"])]
+                if same:
+                    rows[same[0]] = run_
+                else:
+                    rows.append(run_)
         out["ours_skipped"] = out.get("ours_skipped") or r.get("ours_skipped")
+    for e in out["datasets"].values():
+        e["runs"].sort(key=lambda run_: (run_["epsilon"], PEERS.index(run_["side"]) if run_["side"] in PEERS
+                                         else len(PEERS)))
     return out
 
 
