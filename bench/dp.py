@@ -69,7 +69,10 @@ def run_peer(synth: str, name: str, epsilon: float, args: argparse.Namespace, lo
         proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=args.timeout)
         rc, out, err = proc.returncode, proc.stdout, proc.stderr
     except subprocess.TimeoutExpired as exc:
-        rc, out, err = "timeout", str(exc.stdout or ""), str(exc.stderr or "")
+        def text(data) -> str:
+            return data.decode(errors="replace") if isinstance(data, bytes) else (data or "")
+
+        rc, out, err = "timeout", text(exc.stdout), text(exc.stderr)
     wall = time.perf_counter() - start
     (work / "stdout.log").write_text(out)
     (work / "stderr.log").write_text(err)
@@ -191,6 +194,8 @@ def render(record: dict) -> str:
             if "error" in r or "error" in q:
                 why = r.get("error") or q.get("error")
                 tail = " / ".join(r.get("stderr_tail", [])[-2:])
+                if why == "exit timeout":
+                    why, tail = f"did not finish within the {r.get('wall_seconds', 0):.0f} s timeout", ""
                 lines.append(f"{head} | failed: {why} {tail}"[:400] + " |" * 7)
                 continue
             metric = {"macro_f1": "F1", "r2": "R²"}.get(q.get("tstr_metric"), "")
@@ -204,6 +209,12 @@ def render(record: dict) -> str:
              for r in e["runs"] if r.get("epochs_begun")]
     if notes:
         lines += ["", "DPCTGAN's training length: " + "; ".join(notes) + "."]
+    supplied = [f"{name} ε={r['epsilon']:g} {r['side']}" for name, e in record["datasets"].items()
+                for r in e["runs"] if str(r.get("bounds", "")).startswith("supplied")]
+    if supplied:
+        lines += ["", "Bounds supplied from the training split (smartnoise's DP estimate of a continuous column's "
+                  "bounds failed; all of ε went to the synthesizer, and the run is DP only if those bounds are "
+                  "public): " + ", ".join(supplied) + "."]
     return "\n".join(lines) + "\n"
 
 
