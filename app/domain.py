@@ -39,12 +39,15 @@ def new_job(dataset: Dataset, params: JobParams, settings: Settings | None = Non
     if unknown:
         raise APIError(422, "invalid_request", f"column_kinds names unknown column(s) {unknown}; "
                        f"the dataset's columns are {sorted(columns)}")
-    if params.target is not None:
-        usable = {c["name"] for c in dataset.schema["columns"]
-                  if kinds.get(c["name"], c["kind"]) not in ("id", "constant")}
-        if params.target not in usable:
-            raise APIError(422, "invalid_request", f"target {params.target!r} is not a column this dataset can "
-                           f"predict; its columns are {sorted(columns)} (ID and constant columns cannot be targets)")
+    usable = {c["name"] for c in dataset.schema["columns"] if kinds.get(c["name"], c["kind"]) not in ("id", "constant")}
+    if params.target is not None and params.target not in usable:
+        raise APIError(422, "invalid_request", f"target {params.target!r} is not a column this dataset can "
+                       f"predict; its columns are {sorted(columns)} (ID and constant columns cannot be targets)")
+    wrong = [name for name in params.sensitive or [] if name not in usable]
+    if wrong:
+        raise APIError(422, "invalid_request", f"sensitive names {wrong}, not column(s) of this dataset an attacker "
+                       f"could learn; its columns are {sorted(columns)} (ID columns are replaced by new keys and "
+                       "constant columns say nothing about anyone, so neither can be sensitive)")
     stored = params.model_dump()
     stored["column_kinds"] = kinds or None
     if params.privacy is not None:

@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from synth.config import Config, Knob, knobs
 from synth.errors import SynthError
 
+MAX_SENSITIVE = 20  # sensitive columns a job may name: each costs the report one nearest-row search
+
 ColumnKind = Literal["continuous", "integer", "categorical", "boolean", "datetime", "constant", "id"]
 
 
@@ -27,9 +29,16 @@ class _ServiceParams(BaseModel):
         description="A column to predict: the model's report then scores its ML utility (TSTR: a model trained "
         "on synthetic rows against one trained on real rows, both tested on the held-out real rows).")
 
+    sensitive: list[Annotated[str, Field(min_length=1, max_length=300)]] | None = Field(
+        None, max_length=MAX_SENSITIVE,
+        description="Columns an attacker must not learn from the synthetic rows: the model's report runs an "
+        "attribute-inference attack on each (RELIABILITY.md, Privacy). None: the `target`, if any; [] none.")
+
     @model_validator(mode="after")
     def _engine_accepts(self) -> _ServiceParams:
         """The rules between settings (batch_size a multiple of pac), as the engine states them."""
+        if self.sensitive and len(set(self.sensitive)) != len(self.sensitive):
+            raise ValueError(f"sensitive names a column more than once: {self.sensitive}")
         try:
             Config(**engine_settings(self.model_dump())).check()
         except SynthError as exc:

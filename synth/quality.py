@@ -13,7 +13,8 @@ Usefulness
     TSTR vs TRTR: gradient-boosted trees trained on synthetic rows and on real rows, both tested on the
     holdout.
 Privacy
-    DCR (distance to closest record), DCR share against an equally sized holdout, exact-copy rate.
+    DCR (distance to closest record), DCR share against an equally sized holdout, exact-copy rate; the
+    membership and attribute inference attacks of synth/privacy.py.
 
 ID columns (unique keys) are left out of every metric. Each table is sub-sampled (seeded) to `max_rows` rows
 before the metrics, except the exact-copy check, which looks at every training row.
@@ -887,11 +888,12 @@ def _json_ready(value):
 
 def report(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame | None = None,
            target: str | None = None, kinds: dict[str, str] | None = None, seed: int = 0,
-           max_rows: int = 20_000) -> dict:
+           max_rows: int = 20_000, sensitive: list[str] | None = None) -> dict:
     """The full quality report as a JSON-ready dict (plain floats, ints, strings, lists; None for undefined).
 
     `real` is the training table, `synthetic` the generated one, `holdout` real rows the model never saw
-    (needed for privacy, detection and TSTR), `target` a column to predict for TSTR. `kinds` overrides the
+    (needed for privacy, detection and TSTR), `target` a column to predict for TSTR, `sensitive` the columns
+    the attribute attack guesses (synth/privacy.py; by default the target, if any). `kinds` overrides the
     column kinds inferred on `real`. Every table is sub-sampled (seeded) to `max_rows` rows for the metrics;
     the exact-copy check compares the sampled synthetic rows with every training row.
     """
@@ -904,6 +906,10 @@ def report(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame | 
     if target is not None:
         _check_target(str(target), plan)
         target = str(target)
+    from synth import privacy as attacks  # built on this module's encoding, so imported here, not at the top
+
+    sensitive = attacks.check_sensitive([target] if sensitive is None and target is not None else sensitive,
+                                        list(plan.specs), plan.excluded)
     notes = plan.notes
     specs = plan.specs
 
@@ -934,6 +940,9 @@ def report(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame | 
         privacy["exact_copy_rate"] = _exact_copy_encoded(enc, 0, 1)
         privacy["exact_copy_rows_checked"] = len(enc.num[1])
         privacy["exact_copy_training_rows"] = len(enc.num[0])
+        found = attacks.attacks_encoded(enc, 0, 1, 2, sensitive, seed)  # membership and attribute inference
+        notes.extend(found.pop("attack_notes"))
+        privacy.update(found)
         try:
             detection = _detection_encoded(enc, 2, 1, seed)
         except SynthError as exc:

@@ -237,7 +237,7 @@ class Trainer:
                 queue.release(session, self.job_id, self.worker_id)
             return f"released at epoch {state['last_epoch']} (worker shutting down)"
         train_seconds = time.monotonic() - started
-        report = self._report(model, train, holdout, params["seed"], params.get("target"))
+        report = self._report(model, train, holdout, params["seed"], params.get("target"), params.get("sensitive"))
         return self._store(model, job, train, holdout, state["last_epoch"], train_seconds, report)
 
     def _load(self, dataset: Dataset) -> pd.DataFrame:
@@ -271,14 +271,14 @@ class Trainer:
                 log.warning("job %s: could not delete blob %s", self.job_id, key)
 
     def _report(self, model, train: pd.DataFrame, holdout: pd.DataFrame | None, seed: int,  # noqa: ANN001
-                target: str | None) -> dict:
+                target: str | None, sensitive: list[str] | None = None) -> dict:
         rows = min(len(train), max(10, self.settings.quality_rows))
         try:
             synthetic = model.sample(rows, seed=seed)
         except Exception as exc:  # a report that fails must not cost the model
             log.warning("job %s: sampling for the quality report failed: %s", self.job_id, exc)
             return {"error": f"quality report failed: {type(exc).__name__}: {exc}", "privacy": None}
-        report = score_model(synthetic, train, holdout, seed, self.settings.quality_rows, target)
+        report = score_model(synthetic, train, holdout, seed, self.settings.quality_rows, target, sensitive)
         # Under differential privacy, the (epsilon, delta) the model was trained under (the report itself reads
         # real rows for its owner, and is not covered by it: DESIGN.md, "Differential privacy").
         report["differential_privacy"] = model.privacy_spent

@@ -258,6 +258,12 @@ BAD_JOB_BODIES = [
     ("an unknown top-level field", {"priority": "high"}, "priority"),
     ("a target that is not a column", {"params": {"target": "salary"}}, "target 'salary'"),
     ("an empty target", {"params": {"target": ""}}, "params.target"),
+    ("a sensitive column that is not a column", {"params": {"sensitive": ["age", "salary"]}}, "['salary']"),
+    ("sensitive a string", {"params": {"sensitive": "age"}}, "params.sensitive"),
+    ("an empty sensitive name", {"params": {"sensitive": [""]}}, "params.sensitive"),
+    ("an ID column as sensitive", {"params": {"sensitive": ["age"], "column_kinds": {"age": "id"}}}, "['age']"),
+    ("a sensitive column named twice", {"params": {"sensitive": ["age", "age"]}}, "more than once"),
+    ("too many sensitive columns", {"params": {"sensitive": [f"c{i}" for i in range(21)]}}, "params.sensitive"),
 ]
 
 
