@@ -494,8 +494,9 @@ def _draw_numpy(logits: np.ndarray, u: np.ndarray) -> np.ndarray:
     trained generator's logits lie within some tens of zero. Where a row's total leaves _SAFE_TOTALS (an
     exp overflowed, or every one is too small to keep its digits), the bucket is drawn from its logits
     less their maximum instead."""
-    cdf = np.exp(logits)
-    total = _running_sum(cdf)
+    with np.errstate(over="ignore"):  # an overflow is caught below, by the totals, and drawn again
+        cdf = np.exp(logits)
+        total = _running_sum(cdf)
     low, high = _SAFE_TOTALS
     if not (np.all(np.greater(total, low)) and np.all(np.less(total, high))):
         np.subtract(logits, np.maximum.reduce(logits, axis=0), out=logits)

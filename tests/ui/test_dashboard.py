@@ -13,7 +13,7 @@ import pandas as pd
 from tests.conftest import EXAMPLE
 from tests.ui.conftest import charts_state
 
-# Small networks so that 40 epochs take seconds, yet long enough to watch the bar move.
+# Small networks, so that the job below trains in seconds.
 NETWORK = {"embedding_dim": 32, "generator_dim": [64, 64], "discriminator_dim": [64, 64]}
 PAGES = ("login", "datasets", "dataset", "jobs", "job", "models", "model", "report", "docs")
 
@@ -33,6 +33,11 @@ def _shoot(context, path: str, name: str, screenshots, ready: str | None = None)
         page.screenshot(path=str(screenshots / f"{name}-{width}.png"), full_page=True)
         page.screenshot(path=str(screenshots / f"{name}-{width}-top.png"))  # what the first screen shows
         page.close()
+
+
+# Long enough (a few seconds on a quiet machine) for the page, which polls once a second, to see the job mid-way
+# more than once: 40 epochs of the small networks were over before the second poll.
+EPOCHS = 150
 
 
 def test_a_person_trains_reads_and_samples(signed_in, make_key, workers, screenshots, browser, api):  # noqa: ANN001
@@ -63,7 +68,7 @@ def test_a_person_trains_reads_and_samples(signed_in, make_key, workers, screens
 
     # Override a kind, set the epochs, a target and the small networks, and queue training.
     page.select_option("select[data-kind-for='education-num']", "categorical")
-    page.fill("#epochs", "40")
+    page.fill("#epochs", str(EPOCHS))
     page.fill("#batch_size", "200")
     page.select_option("#target", "income")
     page.click("details summary")
@@ -87,9 +92,9 @@ def test_a_person_trains_reads_and_samples(signed_in, make_key, workers, screens
     assert page.locator("#job-live [data-status]").inner_text() == "succeeded"
     moving = sorted({b for b in bars if 0 < b < 100})
     assert len(moving) >= 2, f"the progress bar did not move while training: {sorted(set(bars))}"
-    assert len({p for p in points if 0 < p < 40}) >= 2, f"the loss curve did not grow: {sorted(set(points))}"
+    assert len({p for p in points if 0 < p < EPOCHS}) >= 2, f"the loss curve did not grow: {sorted(set(points))}"
     assert any("left" in t for t in texts), f"no ETA shown: {texts}"
-    page.wait_for_function("document.querySelector('#loss-chart').getAttribute('data-points') === '40'")
+    page.wait_for_function(f"document.querySelector('#loss-chart').getAttribute('data-points') === '{EPOCHS}'")
     assert charts_state(page) == {"rendered": 1, "error": 0, "pending": 0, "empty": 0}
     job = page.evaluate(f"fetch('/v1/jobs/{job_id}').then(r => r.json())")
     assert job["params"]["column_kinds"] == {"education-num": "categorical"}

@@ -66,8 +66,8 @@ PRIVACY_WORDS = {
     "median_dcr_holdout": ("Median distance from a synthetic row to its nearest unseen real row", "number"),
     "membership": ("Membership inference: how well an attacker tells training rows from unseen ones (AUC, 0.5 "
                    "is chance)", "number"),
-    "attribute": ("Attribute inference: how well an attacker guesses a hidden column from the others (AUC, 0.5 "
-                  "is chance)", "number"),
+    "attribute": ("Attribute inference: how much better an attacker guesses a sensitive column for training rows "
+                  "than for unseen ones (advantage, 0 is nothing learned)", "number"),
 }
 _SKIP = {"flagged", "reasons", "thresholds", "notes"}
 
@@ -111,7 +111,8 @@ def privacy_view(privacy: dict | None) -> dict:
                     "anonymous until the reasons below are understood.")
     elif flagged is False:
         headline = ("Not flagged: the synthetic rows copy training rows no more often than unseen real rows do, "
-                    "and lie no nearer to the training rows than to unseen ones, within sampling noise.")
+                    "lie no nearer to the training rows than to unseen ones, and the membership and attribute "
+                    "attacks learn no more from them than chance allows, within sampling noise.")
     else:
         headline = "The privacy checks could not run for this model; see the notes."
     numbers: list[dict] = []
@@ -124,9 +125,9 @@ def privacy_view(privacy: dict | None) -> dict:
         if isinstance(value, bool | int | float | dict):
             _flatten(key, value, numbers, _words(key), "number")
     for key, limit in (privacy.get("thresholds") or {}).items():
-        if limit is not None:
-            numbers.append({"key": f"thresholds.{key}", "label": f"Limit for {_words(key).lower()} (flagged above)",
-                            "value": _format(limit, "percent")})
+        if limit is not None:  # a share (copies, DCR) in percent; an attack's AUC or advantage as a number
+            unit = "number" if isinstance(limit, dict) or "auc" in key or "advantage" in key else "percent"
+            _flatten(f"thresholds.{key}", limit, numbers, f"Limit for {_words(key).lower()} (flagged above)", unit)
     return {"state": "flagged" if flagged else "ok" if flagged is False else "unknown", "headline": headline,
             "reasons": reasons, "numbers": numbers, "notes": [str(n) for n in privacy.get("notes") or []]}
 
