@@ -159,6 +159,8 @@ def merge(records: list[dict]) -> dict:
                 else:
                     rows.append(run_)
         out["ours_skipped"] = out.get("ours_skipped") or r.get("ours_skipped")
+    if any(run_["side"] == "ours" for e in out["datasets"].values() for run_ in e["runs"]):
+        out["ours_skipped"] = None  # a later run measured ours: an earlier run's skip no longer holds
     for e in out["datasets"].values():
         e["runs"].sort(key=lambda run_: (run_["epsilon"], PEERS.index(run_["side"]) if run_["side"] in PEERS
                                          else len(PEERS)))
