@@ -6,7 +6,8 @@
 Each variant is engine settings as JSON (synth/config.py); all train on the same seeded 70/30 split for the same
 epochs with threads="auto", sample as many rows as the training split, and are scored by synth.quality.report
 against the holdout (at most 10,000 rows a side): the impossible-combination rate beside the holdout's own, column
-shapes, all-pair trends, detection AUC and TSTR on the dataset's target. `--temperatures` instead trains one model
+shapes, all-pair trends, detection AUC, TSTR on the dataset's target, and the share of rows breaking a pair rule
+(synth.rules) beside the holdout's. `--temperatures` instead trains one model
 and samples it at each temperature (its category logits divided by it, the biases recalibrated). One JSON line a
 result on stdout; BENCHMARKS.md ("Rows that hold together") records the runs.
 """
@@ -37,8 +38,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def score(model, train, holdout, target: str, seed: int) -> dict:
     from synth.quality import report
 
-    rep = report(train, model.sample(len(train), seed=seed + 1), holdout=holdout, target=target, seed=seed,
-                 max_rows=10_000)
+    synthetic = model.sample(len(train), seed=seed + 1)
+    rep = report(train, synthetic, holdout=holdout, target=target, seed=seed, max_rows=10_000)
     coherence = rep["coherence"] or {}
     return {
         "impossible": coherence.get("impossible_rate"), "holdout": coherence.get("holdout_rate"),
@@ -46,7 +47,19 @@ def score(model, train, holdout, target: str, seed: int) -> dict:
         "shapes": rep["column_shapes"]["score"], "pairs_all": rep["column_pair_trends"]["all"],
         "detection": (rep["detection"] or {}).get("auc"), "tstr": (rep["tstr"] or {}).get("synthetic"),
         "real": (rep["tstr"] or {}).get("real"), "dcr_share": (rep["privacy"] or {}).get("dcr_share"),
+        **rules_broken(model, train, synthetic, holdout, seed),
     }
+
+
+def rules_broken(model, train, synthetic, holdout, seed: int) -> dict:
+    """The share of rows holding a pair of category values that the training rows never hold together though at
+    least 10 were expected (synth.rules: what the rule loss teaches), synthetic and held-out."""
+    from synth.rules import PairRules
+
+    t = model.transformer
+    rules = PairRules.learn(t.transform(train, seed=seed)[1], t.discrete_blocks(), t.block_widths())
+    return {"rules": rules.count, "rule_broken": float(rules.broken(t.transform(synthetic, seed=seed)[1]).mean()),
+            "rule_broken_holdout": float(rules.broken(t.transform(holdout, seed=seed)[1]).mean())}
 
 
 def main(argv=None) -> None:

@@ -94,6 +94,11 @@ class Config:
     gumbel: bool = knob(True, "Gumbel noise on the generator's category outputs in training (CTGAN's). Without "
                         "it each category output is a function of the generator's noise input alone, and sampling "
                         "draws at the training temperature.", exposed=False)
+    rule_weight: float = knob(
+        0.0, "Weight of the pair-rule loss: the generator's chance of pairing two category values that the training "
+        "rows never hold together although their counts made at least 10 such rows expected (a female husband), "
+        "beside the critic's loss (synth.rules). 0 (the default) leaves it out: it helped on small tables, bent column "
+        "shapes on Adult (BENCHMARKS.md, the levers). Off under differential privacy.", low=0, high=1000)
     rare_threshold: int = knob(
         10, "k: a category held by fewer than k training rows is never stored or emitted as itself, and every "
         "number kept about a numeric column (its clipping bounds, quantiles, mixture modes, ID bounds) is an "

@@ -35,6 +35,7 @@ from synth.networks import TAU, BlockLayout, Discriminator, FrozenGenerator, Gen
 from synth.output import category_column, datetime_resolution, numeric_column
 from synth.parallel import run_in_order
 from synth.protect import protect_schema
+from synth.rules import PairRules, RuleLoss
 from synth.sampler import ConditionalSampler
 from synth.schema import Schema, check_frame, infer_schema
 from synth.transformer import Coded, DataTransformer, numeric_values
@@ -68,6 +69,7 @@ class _TrainingData:
     layout: BlockLayout
     sampler: ConditionalSampler
     cond_block: torch.Tensor  # cond block index -> layout block index
+    rules: RuleLoss | None = None  # the pair rules the generator is taught (synth.rules)
 
 
 class Synthesizer:
@@ -133,6 +135,9 @@ class Synthesizer:
             from synth import dp
 
             data.sampler = dp.training_sampler(t, len(df), self.device)
+        elif cfg.rule_weight:
+            rules = PairRules.learn(codes, t.discrete_blocks(), t.block_widths())
+            data.rules = rules.loss(data.layout.max_width, self.device) if rules else None
         self._restore_rng()
         self._generator.train()
         self._discriminator.train()
@@ -299,6 +304,8 @@ class Synthesizer:
         else:
             cond_loss = torch.zeros((), device=self.device)
         loss_g = -D(fake, D.one_hot_part(cond)).mean() + cond_loss
+        if data.rules is not None:
+            loss_g = loss_g + cfg.rule_weight * data.rules(torch.softmax(data.layout.blocks(raw), dim=2))
         self._opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self._opt_g.step()

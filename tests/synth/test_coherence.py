@@ -69,8 +69,9 @@ def test_fewer_than_two_qualifying_columns_gives_none():
 
 
 def _ruled_table(rows: int, seed: int) -> pd.DataFrame:
-    """`b` is "none" exactly when `a` is "no": a hard rule a model must learn, not a tendency. Two more columns
-    carry some structure of their own."""
+    """`b` is "none" exactly when `a` is "no": a hard rule, not a tendency. Two more columns carry some structure
+    of their own. `a` is a function of `b`, so the transformer derives it from `b` rather than modelling it: the
+    rule holds by construction, end to end. A rule that no derivation captures is tests/synth/test_rules.py's."""
     rng = np.random.default_rng(seed)
     a = np.where(rng.random(rows) < 0.4, "no", "yes")
     b = np.where(a == "no", "none", rng.choice(["basic", "plus", "max"], rows, p=[0.5, 0.3, 0.2]))
