@@ -27,6 +27,9 @@ FORMAT_VERSION = 1
 # 3: the data weight is kept as (inputs, hidden), like the one-hot weight.
 CHECKPOINT_VERSION = 3
 MODEL_KIND, CHECKPOINT_KIND = "synthd-model", "synthd-checkpoint"
+# Settings that files of an earlier synthd carry, each with the one value this synthd still runs ("gumbel": the
+# generator trained with Gumbel noise, as every model served by the API was).
+RETIRED_SETTINGS = {"gumbel": True}
 
 
 def _spec(model, version: int = FORMAT_VERSION) -> dict:
@@ -100,6 +103,11 @@ def _read(path, stem: str, kind: str, version: int = FORMAT_VERSION) -> tuple[di
 
 def _rebuild(cls, spec: dict, device: str, sample_precision: str = "auto", training: bool = True):
     cfg = dict(spec["config"])
+    for name, kept in RETIRED_SETTINGS.items():
+        value = cfg.pop(name, kept)
+        if value != kept:
+            raise SynthError(f"this file was trained with {name}={value!r}, a setting this synthd no longer has; it "
+                             f"runs {name}={kept!r} only")
     model = cls(device=device, column_kinds=spec["column_kinds"], sample_precision=sample_precision, **cfg)
     model.schema = Schema.from_dict(spec["schema"])
     model.transformer = DataTransformer.from_dict(spec["transformer"], model.schema)

@@ -91,9 +91,6 @@ class Config:
     max_categories: int = knob(100, "Categories modelled per column; the rest share one slot.", low=1,
                                high=100_000, exposed=False)
     calibrate: bool = knob(True, "Calibrate marginals after training.", exposed=False)
-    gumbel: bool = knob(True, "Gumbel noise on the generator's category outputs in training (CTGAN's). Without "
-                        "it each category output is a function of the generator's noise input alone, and sampling "
-                        "draws at the training temperature.", exposed=False)
     rule_weight: float = knob(
         0.0, "Weight of the pair-rule loss: the generator's chance of pairing two category values that the training "
         "rows never hold together although their counts made at least 10 such rows expected (a female husband), "

@@ -97,8 +97,6 @@ class _LinearOneHot(torch.autograd.Function):
         return grad_dense, None, grad_weight, grad.sum(0), None
 
 
-TAU = 0.2  # the Gumbel-softmax temperature of the generator's category outputs in training (CTGAN's)
-
 # Rows per pass of FrozenGenerator on the CPU: each layer's activations (256 wide) stay within a core's
 # cache, which larger passes overflow.
 CPU_PASS_ROWS = 2_048
@@ -114,7 +112,7 @@ class FrozenGenerator:
     conversion when the network runs in bfloat16, so without a pass of its own)."""
 
     def __init__(self, generator: Generator, dtype: torch.dtype, rows: torch.Tensor | None = None,
-                 offset: torch.Tensor | None = None, head_scale: torch.Tensor | None = None):
+                 offset: torch.Tensor | None = None):
         self.dtype = dtype
         *residuals, last = generator.seq
         cond_dim = generator.cond_dim
@@ -129,8 +127,6 @@ class FrozenGenerator:
                 self.layers.append(self._split(weight, bias, sizes))
                 sizes = [block.fc.out_features] + sizes
             weight, bias = last.weight, last.bias
-            if head_scale is not None:  # per output column, in the generator's order (a sampling temperature)
-                weight, bias = weight * head_scale[:, None], bias * head_scale
             if rows is not None:
                 weight, bias = weight.index_select(0, rows), bias.index_select(0, rows)
             # The offset joins the bias where that keeps its digits: in a float32 network; a bfloat16 one
@@ -429,13 +425,10 @@ class BlockLayout:
         index = (self.offsets[block][:, None] + steps).clamp_(max=raw.shape[1] - 1)
         return raw.gather(1, index).masked_fill(steps >= self.widths[block][:, None], float("-inf"))
 
-    def activate(self, raw: torch.Tensor, gen: torch.Generator | None, tau: float = TAU) -> torch.Tensor:
-        """tanh on the scalars, Gumbel-softmax on each block; same layout as `raw`. Without a generator, no
-        Gumbel noise: each block is softmax(logits / tau), a function of the logits alone."""
-        gumbel = None
-        if gen is not None:
-            u = torch.rand(self._pad_rows.shape[0], raw.shape[0], generator=gen, device=raw.device)
-            gumbel = u.clamp_(1e-10, 1 - 1e-7).log_().neg_().log_().neg_()
+    def activate(self, raw: torch.Tensor, gen: torch.Generator, tau: float = 0.2) -> torch.Tensor:
+        """tanh on the scalars, Gumbel-softmax on each block; same layout as `raw`."""
+        u = torch.rand(self._pad_rows.shape[0], raw.shape[0], generator=gen, device=raw.device)
+        gumbel = u.clamp_(1e-10, 1 - 1e-7).log_().neg_().log_().neg_()
         return _Activation.apply(raw, gumbel, self, tau)
 
     def draw_offset(self, logit_bias: torch.Tensor) -> torch.Tensor:
@@ -564,10 +557,7 @@ class _Activation(torch.autograd.Function):
     def forward(ctx, raw, gumbel, layout, tau):
         flipped = raw.t()
         x = flipped.index_select(0, layout._bucket_gather)
-        x.masked_fill_(layout._pad_rows, float("-inf"))
-        if gumbel is not None:
-            x.add_(gumbel)
-        x.mul_(1 / tau)
+        x.masked_fill_(layout._pad_rows, float("-inf")).add_(gumbel).mul_(1 / tau)
         for v in layout.bucket_views(x):
             v.sub_(v.amax(0)).exp_()
             v.div_(v.sum(0))

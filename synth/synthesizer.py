@@ -31,7 +31,7 @@ from synth.draws import TaskDraws
 from synth.errors import SynthError
 from synth.ids import IdSpec, fit_id, generate_ids
 from synth.memory import keep_freed_memory
-from synth.networks import TAU, BlockLayout, Discriminator, FrozenGenerator, Generator, gradient_penalty
+from synth.networks import BlockLayout, Discriminator, FrozenGenerator, Generator, gradient_penalty
 from synth.output import category_column, datetime_resolution, numeric_column
 from synth.parallel import run_in_order
 from synth.protect import protect_schema
@@ -137,7 +137,7 @@ class Synthesizer:
             data.sampler = dp.training_sampler(t, len(df), self.device)
         elif cfg.rule_weight:
             rules = PairRules.learn(codes, t.discrete_blocks(), t.block_widths())
-            data.rules = rules.loss(data.layout.max_width, self.device) if rules else None
+            data.rules = RuleLoss(rules, data.layout.max_width, self.device) if rules else None
         self._restore_rng()
         self._generator.train()
         self._discriminator.train()
@@ -272,7 +272,7 @@ class Synthesizer:
         if self._frozen is None:
             layout = self._layout()
             self._frozen = FrozenGenerator(self._generator, torch.bfloat16 if self.sample_bf16 else torch.float32,
-                                           layout.draw_rows, self._draw_offset(layout), self._head_scale(layout))
+                                           layout.draw_rows, self._draw_offset(layout))
         return self._frozen
 
     def _sampling_condition(self, sampler: ConditionalSampler, rows: int, draws: TaskDraws) -> torch.Tensor | None:
@@ -321,7 +321,7 @@ class Synthesizer:
         noise = torch.randn(n, self.config.embedding_dim, generator=gen, device=self.device)
         cond = None if j is None else data.sampler.one_hot_index(j, c)
         raw = self._generator.forward_one_hot(noise, cond)
-        fake = data.layout.activate(raw, gen if self.config.gumbel else None)
+        fake = data.layout.activate(raw, gen)
         return real, fake, cond, raw, j, c
 
     def _critic_update(self, real: torch.Tensor, fake: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
@@ -557,15 +557,6 @@ class Synthesizer:
         """Codes among `accepted`, by their real frequencies."""
         p = self._frequencies(block)[accepted]
         return np.asarray(accepted)[rng.choice(len(accepted), n, p=p / p.sum())].astype(np.int32)
-
-    def _head_scale(self, layout: BlockLayout) -> torch.Tensor | None:
-        """Without Gumbel noise in training, the critic saw softmax(logits / TAU): sampling draws at the same
-        temperature, the one-hot columns' logits scaled by 1 / TAU (None: as they are)."""
-        if self.config.gumbel:
-            return None
-        scale = torch.full((layout.width,), 1 / TAU, device=self.device)
-        scale[: layout.n_scalars] = 1.0
-        return scale
 
     def _draw_offset(self, layout: BlockLayout) -> torch.Tensor | None:
         """The calibrated biases (None before calibration) as FrozenGenerator's output offset."""

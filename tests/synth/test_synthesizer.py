@@ -148,6 +148,18 @@ def test_save_and_load_on_cpu_give_the_same_rows(tmp_path, adult_model):
     assert loaded._discriminator is None and loaded._opt_g is None and loaded._opt_d is None
 
 
+def test_files_of_an_earlier_synthd_with_a_retired_setting_load_at_its_kept_value(tmp_path, adult_model):
+    adult_model.save(tmp_path / "m")
+    spec_file = tmp_path / "m" / "model.json"
+    spec = json.loads(spec_file.read_text())
+    spec_file.write_text(json.dumps({**spec, "config": {**spec["config"], "gumbel": True}}))
+    loaded = Synthesizer.load(tmp_path / "m", device="cpu")
+    pd.testing.assert_frame_equal(loaded.sample(200, seed=3), adult_model.sample(200, seed=3))
+    spec_file.write_text(json.dumps({**spec, "config": {**spec["config"], "gumbel": False}}))
+    with pytest.raises(SynthError, match="gumbel=False, a setting this synthd no longer has"):
+        Synthesizer.load(tmp_path / "m", device="cpu")
+
+
 def test_load_refuses_other_files(tmp_path):
     (tmp_path / "model.json").write_text(json.dumps({"kind": "synthd-model", "format_version": 99}))
     (tmp_path / "model.safetensors").write_bytes(b"")
