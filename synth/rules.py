@@ -58,9 +58,6 @@ class PairRules:
             out |= table[codes[:, i], codes[:, j]]
         return out
 
-    def loss(self, width: int, device: torch.device) -> RuleLoss:
-        return RuleLoss(self, width, device)
-
 
 class RuleLoss:
     """The rules as tensors: (pairs,) block indices and (pairs, width, width) masks in the layout's padded width."""

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from safetensors import safe_open
 
 from synth import Synthesizer
-from synth.rules import MIN_EXPECTED, PairRules
+from synth.rules import MIN_EXPECTED, PairRules, RuleLoss
 
 
 def _codes(pairs: list[tuple[int, int, int]]) -> np.ndarray:
@@ -36,7 +37,7 @@ def test_the_threshold_is_the_expected_count():
 
 def test_the_loss_is_the_chance_a_drawn_row_holds_a_rule_s_pair():
     rules = PairRules.learn(_codes([(0, 0, 50), (1, 1, 50)]), [0, 1], [2, 2])  # forbidden: (0, 1) and (1, 0)
-    loss = rules.loss(3, torch.device("cpu"))  # a padded width of 3, as a layout with a wider block has
+    loss = RuleLoss(rules, 3, torch.device("cpu"))  # a padded width of 3, as a layout with a wider block has
     probs = torch.tensor([[[0.9, 0.1, 0.0], [0.2, 0.8, 0.0]],  # row 1: 0.9 * 0.8 + 0.1 * 0.2 = 0.74
                           [[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]])  # row 2: never
     assert loss(probs).item() == pytest.approx(0.74 / 2)
@@ -65,6 +66,17 @@ def test_the_loss_teaches_the_generator_the_rule_and_the_model_file_keeps_no_rul
     # most of it (4.5%).
     assert _broken_share(untaught) > 0.05
     assert _broken_share(taught) < _broken_share(untaught) / 2
-    taught.save(tmp_path / "m")
-    spec = json.loads((tmp_path / "m" / "model.json").read_text())
-    assert not any("rule" in key for key in spec if key != "config")  # learned into the weights, not stored
+    # Learned into the weights, not stored: the two model files hold the same fields and tensors, their settings
+    # differing only in the weight.
+    taught.save(tmp_path / "taught")
+    untaught.save(tmp_path / "untaught")
+    specs = [json.loads((tmp_path / name / "model.json").read_text()) for name in ("taught", "untaught")]
+    assert specs[0].keys() == specs[1].keys()
+    trained = ("config", "biases", "history", "transformer")  # what training itself moves
+    assert {k: v for k, v in specs[0].items() if k not in trained} == \
+        {k: v for k, v in specs[1].items() if k not in trained}
+    assert specs[0]["transformer"].keys() == specs[1]["transformer"].keys()
+    assert {k: v for k, v in specs[0]["config"].items() if k != "rule_weight"} == \
+        {k: v for k, v in specs[1]["config"].items() if k != "rule_weight"}
+    tensors = [safe_open(tmp_path / name / "model.safetensors", "pt").keys() for name in ("taught", "untaught")]
+    assert tensors[0] == tensors[1]
