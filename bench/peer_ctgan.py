@@ -60,12 +60,7 @@ def main() -> None:
         result["budget"] = {"rows": len(train_usable), "max_seconds": args.budget_seconds,
                             "fit_seconds": time.perf_counter() - start, "epochs_requested": 300,
                             "epochs_done": len(clock) - 1}
-        model.sample(min(5_000, args.sample_rows))
-        result["sample"] = common.best_sampling(model.sample, args.sample_rows)
-        synthetic = model.sample(len(train_usable))
-        synthetic.to_csv(f"{args.work_dir}/synthetic.csv", index=False)
-        result["synthetic_rows"] = len(synthetic)
-        common.emit(args, result)
+        sample_and_emit(model, len(train_usable), args, result)
         return
 
     if args.mode == "speed":  # each epoch's seconds, timed at ctgan's epoch loop
@@ -112,12 +107,16 @@ def main() -> None:
                        "discrete_columns": discrete,
                        "dropped_rows_numeric_nulls": len(train) - len(train_usable)}
 
-    # 3. sampling throughput, after a warm-up
+    # 3. sampling throughput, and synthetic rows for the quality score
+    sample_and_emit(model, len(train), args, result)
+
+
+def sample_and_emit(model, rows: int, args, result: dict) -> None:  # noqa: ANN001
+    """Sampling throughput after a warm-up; `rows` synthetic rows written for the runner to score with our report
+    code; the figures printed and saved."""
     model.sample(min(5_000, args.sample_rows))
     result["sample"] = common.best_sampling(model.sample, args.sample_rows)
-
-    # 4. synthetic rows for the quality score (scored by the runner with our report code)
-    synthetic = model.sample(len(train))
+    synthetic = model.sample(rows)
     synthetic.to_csv(f"{args.work_dir}/synthetic.csv", index=False)
     result["synthetic_rows"] = len(synthetic)
     common.emit(args, result)
