@@ -30,6 +30,8 @@ MODEL_KIND, CHECKPOINT_KIND = "synthd-model", "synthd-checkpoint"
 # Settings that files of an earlier synthd carry, each with the one value this synthd still runs ("gumbel": the
 # generator trained with Gumbel noise, as every model served by the API was).
 RETIRED_SETTINGS = {"gumbel": True}
+# Settings added since files were first written, with the value a file that lacks them was trained with.
+ADDED_SETTINGS = {"chain": False}
 
 
 def _spec(model, version: int = FORMAT_VERSION) -> dict:
@@ -108,6 +110,8 @@ def _rebuild(cls, spec: dict, device: str, sample_precision: str = "auto", train
         if value != kept:
             raise SynthError(f"this file was trained with {name}={value!r}, a setting this synthd no longer has; it "
                              f"runs {name}={kept!r} only")
+    for name, before in ADDED_SETTINGS.items():
+        cfg.setdefault(name, before)
     model = cls(device=device, column_kinds=spec["column_kinds"], sample_precision=sample_precision, **cfg)
     model.schema = Schema.from_dict(spec["schema"])
     model.transformer = DataTransformer.from_dict(spec["transformer"], model.schema)

@@ -86,6 +86,13 @@ class Config:
     pac: int = knob(1, "Rows the discriminator judges together (PacGAN; CTGAN's default is 10). One lets it judge "
                     "each row whole, which is how rows learn to hold together (BENCHMARKS.md, the levers).",
                     low=1, high=64)
+    chain: bool = knob(
+        True, "Each categorical column (and each numeric column's mixture mode) is drawn after the ones before it "
+        "in the row, its logits shifted by a learned weight for each category drawn before it: an autoregressive "
+        "head, so that the generator can learn that a husband is male instead of drawing each column on its own. "
+        "False: CTGAN's independent draws (BENCHMARKS.md, the levers).")
+    chain_lr: float = knob(5e-3, "Adam learning rate of the chain's weights: logit shifts of several units have "
+                           "to be learnt within a short training.", low=0, low_open=True, high=1.0)
     log_frequency: bool = knob(True, "Draw training conditions by log-frequency (CTGAN's choice).", exposed=False)
     max_modes: int = knob(10, "Most mixture modes per continuous column.", low=1, high=100, exposed=False)
     max_categories: int = knob(100, "Categories modelled per column; the rest share one slot.", low=1,

@@ -34,7 +34,7 @@ class Residual(nn.Module):
 class Generator(nn.Module):
     """Its input is [noise | conditional one-hot]; the one-hot's `cond_dim` columns come last."""
 
-    def __init__(self, in_dim: int, hidden: tuple[int, ...], out_dim: int, cond_dim: int = 0):
+    def __init__(self, in_dim: int, hidden: tuple[int, ...], out_dim: int, cond_dim: int = 0, chain_dim: int = 0):
         super().__init__()
         self.cond_dim = cond_dim
         layers, dim = [], in_dim
@@ -43,6 +43,10 @@ class Generator(nn.Module):
             dim += h
         layers.append(nn.Linear(dim, out_dim))
         self.seq = nn.Sequential(*layers)
+        # The autoregressive head (Config.chain): chain[i, j] shifts the logit of one-hot column j when column i,
+        # of an earlier block, was drawn. Starts at zero: independent draws, as without it. BlockLayout.chain_mask
+        # keeps it to earlier blocks.
+        self.chain = nn.Parameter(torch.zeros(chain_dim, chain_dim)) if chain_dim else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.seq(x)
@@ -383,6 +387,13 @@ class BlockLayout:
             pad += [i >= w for i in range(self.max_width)]
         self.full_gather = torch.tensor(full, dtype=torch.long, device=device)
         self.pad = torch.tensor(pad, device=device).reshape(self.n_blocks, self.max_width)
+        # The chain (Generator.chain): each block's one-hot columns, from the row's start and within the one-hot
+        # part; a weight may join a column only to the columns of a later block.
+        self.spans = [(start, start - n_scalars, w) for start, w in zip(starts, widths, strict=True)]
+        one_hot = sum(widths)
+        block_of = torch.repeat_interleave(torch.arange(self.n_blocks), torch.tensor(widths, dtype=torch.long)) \
+            if widths else torch.zeros(0, dtype=torch.long)
+        self.chain_mask = (block_of[:, None] < block_of[None, :]).float().to(device).reshape(one_hot, one_hot)
 
     def _bucket_by(self, widths: list[int], starts: list[int], bucket_width):
         """Buckets of blocks, each (gather index in width-major order, (width, blocks) pad mask, width,
@@ -431,19 +442,63 @@ class BlockLayout:
         gumbel = u.clamp_(1e-10, 1 - 1e-7).log_().neg_().log_().neg_()
         return _Activation.apply(raw, gumbel, self, tau)
 
+    def activate_chained(self, raw: torch.Tensor, gen: torch.Generator, chain: torch.Tensor,
+                         tau: float = 0.2) -> tuple[torch.Tensor, torch.Tensor]:
+        """`activate` with the chain: block by block, each block's logits shifted by the chain's weights of the
+        Gumbel-softmax samples of the blocks before it. Also returns the shifted logits (the scalars as they
+        are), in `raw`'s layout, for the losses that read logits."""
+        u = torch.rand(raw.shape[0], raw.shape[1] - self.n_scalars, generator=gen, device=raw.device)
+        gumbel = u.clamp_(1e-10, 1 - 1e-7).log_().neg_().log_().neg_()
+        weight = chain * self.chain_mask
+        samples, logits = [], []
+        for start, offset, w in self.spans:
+            x = raw[:, start:start + w]
+            if offset:
+                x = x + torch.cat(samples, dim=1) @ weight[:offset, offset:offset + w]
+            logits.append(x)
+            samples.append(torch.softmax((x + gumbel[:, offset:offset + w]) / tau, dim=1))
+        scalars = raw[:, : self.n_scalars]
+        return torch.cat([scalars.tanh()] + samples, dim=1), torch.cat([scalars] + logits, dim=1)
+
+    def draw_chained(self, logits: torch.Tensor, uniforms: torch.Tensor,
+                     chain: torch.Tensor) -> tuple[np.ndarray, torch.Tensor]:
+        """Codes (batch, blocks) int32 drawn block by block from `logits` (batch, width) in the layout's order,
+        each block's shifted by the chain's weights of the categories drawn before it (by inverse CDF with
+        `uniforms` (blocks, batch), which are overwritten); and each block's mean probabilities (blocks, max
+        width), which calibration matches to the real frequencies."""
+        batch = logits.shape[0]
+        codes = np.empty((self.n_blocks, batch), dtype=np.int32)
+        means = logits.new_zeros(self.n_blocks, self.max_width)
+        drawn = logits.new_zeros(batch, chain.shape[0])  # the one-hots of the blocks drawn so far
+        rows = torch.arange(batch, device=logits.device)
+        for b, (start, offset, w) in enumerate(self.spans):
+            x = logits[:, start:start + w]
+            if offset:
+                x = x + drawn[:, :offset] @ chain[:offset, offset:offset + w]
+            p = torch.softmax(x, dim=1)
+            means[b, :w] = p.mean(0)
+            cdf = p.t().cumsum_(0)
+            code = (cdf < uniforms[b].mul_(cdf[-1])).sum(0).clamp_(max=w - 1)
+            drawn[rows, offset + code] = 1.0
+            codes[b] = code.cpu().numpy()
+        return codes.T, means
+
     def draw_offset(self, logit_bias: torch.Tensor) -> torch.Tensor:
         """A bias per one-hot column, in layout order, as an offset for the generator's columns in
         `draw_rows` order (0 for the scalars): see FrozenGenerator."""
         flat = torch.cat([logit_bias.new_zeros(self.n_scalars), logit_bias])
         return flat.index_select(0, self.draw_rows)
 
-    def decode(self, raw: torch.Tensor, uniforms: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    def decode(self, raw: torch.Tensor, uniforms: torch.Tensor,
+               chain: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(batch, scalars) float32 tanh of the scalars, and `draw`'s codes (see there: both arguments may be
-        overwritten)."""
+        overwritten), or with the generator's `chain` `draw_chained`'s."""
         if raw.device.type == "cpu":  # in numpy: a torch op holds Python's lock longer (see draw)
             scalars = np.tanh(raw.numpy()[:, : self.n_scalars])
         else:
             scalars = torch.tanh(raw[:, : self.n_scalars]).cpu().numpy()
+        if chain is not None:
+            return scalars, self.draw_chained(raw.index_select(1, self.undraw_rows), uniforms, chain)[0]
         return scalars, self.draw(raw, uniforms)
 
     def draw(self, raw: torch.Tensor, uniforms: torch.Tensor) -> np.ndarray:

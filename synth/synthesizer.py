@@ -45,6 +45,9 @@ MIN_GEN_BATCH = 256
 TASK_ROWS = 50_000  # rows per sampling task, decoded into one DataFrame: each task has a fixed Python cost
 SAMPLE_WORKERS = 2  # threads sampling large requests; more would queue on Python's lock while decoding
 CALIBRATION_ROWS = 20_000
+# Calibration's fixed-point steps with the chain, whose sharper logits take more than the four that suffice
+# without it (BENCHMARKS.md, the levers).
+CHAIN_CALIBRATION_STEPS = 10
 
 
 @dataclass
@@ -245,13 +248,17 @@ class Synthesizer:
         cfg = self.config
         t = self.transformer
         cond_dim = sum(t.block_widths()[b] for b in t.discrete_blocks())
-        self._generator = Generator(cfg.embedding_dim + cond_dim, cfg.generator_dim, t.output_dim,
-                                    cond_dim).to(self.device)
+        self._generator = Generator(cfg.embedding_dim + cond_dim, cfg.generator_dim, t.output_dim, cond_dim,
+                                    sum(t.block_widths()) if cfg.chain else 0).to(self.device)
         if not training:
             return
         self._discriminator = Discriminator(t.output_dim, cond_dim, cfg.discriminator_dim, cfg.pac).to(self.device)
-        # Fused Adam: one kernel for all parameters instead of a Python loop over them.
-        self._opt_g = torch.optim.Adam(self._generator.parameters(), lr=cfg.generator_lr, betas=(0.5, 0.9),
+        # Fused Adam: one kernel for all parameters instead of a Python loop over them. The chain learns at its
+        # own rate, without decay (which would pull its large shifts back to independence).
+        groups = [{"params": list(self._generator.seq.parameters())}]
+        if self._generator.chain is not None:
+            groups.append({"params": [self._generator.chain], "lr": cfg.chain_lr, "weight_decay": 0.0})
+        self._opt_g = torch.optim.Adam(groups, lr=cfg.generator_lr, betas=(0.5, 0.9),
                                        weight_decay=cfg.generator_decay, fused=True)
         self._opt_d = torch.optim.Adam(self._discriminator.parameters(), lr=cfg.discriminator_lr,
                                        betas=(0.5, 0.9), weight_decay=cfg.discriminator_decay, fused=True)
@@ -320,9 +327,16 @@ class Synthesizer:
         real = data.layout.expand(data.scalars[rows], data.codes[rows])
         noise = torch.randn(n, self.config.embedding_dim, generator=gen, device=self.device)
         cond = None if j is None else data.sampler.one_hot_index(j, c)
-        raw = self._generator.forward_one_hot(noise, cond)
-        fake = data.layout.activate(raw, gen)
+        fake, raw = self.activate(data.layout, self._generator.forward_one_hot(noise, cond))
         return real, fake, cond, raw, j, c
+
+    def activate(self, layout: BlockLayout, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The generator's raw output as the critic sees it, and its logits with the chain's shifts (raw itself
+        without a chain)."""
+        chain = self._generator.chain
+        if chain is None:
+            return layout.activate(raw, self._gen), raw
+        return layout.activate_chained(raw, self._gen, chain)
 
     def _critic_update(self, real: torch.Tensor, fake: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         """Real and generated rows go through the critic as one batch, which shares the one-hot part of
@@ -363,11 +377,20 @@ class Synthesizer:
         with torch.inference_mode():
             cond = self._sampling_condition(sampler, rows, draws)
             raw = self.generate(draws.normal(rows, self.config.embedding_dim), cond)
-            logits = layout.blocks(raw.index_select(1, layout.undraw_rows))
+            ordered = raw.index_select(1, layout.undraw_rows)
+            logits = layout.blocks(ordered)
+            chain = self._sampling_chain(layout)
+            uniforms = None if chain is None else draws.uniform(layout.n_blocks, rows)
             probs_target = self._real_frequencies(codes, layout)  # codes None: the released ones (synth.dp)
             bias = torch.zeros(layout.n_blocks, layout.max_width, device=self.device)
-            for _ in range(4):  # fixed point: shift each block's logits until its mean matches reality
-                mean = torch.softmax(logits + bias, dim=2).mean(0)
+            # Fixed point: shift each block's logits until its mean matches reality. With the chain, a block's
+            # mean depends on the draws before it, so each step draws the rows again (with the same uniforms).
+            for _ in range(4 if chain is None else CHAIN_CALIBRATION_STEPS):
+                if chain is None:
+                    mean = torch.softmax(logits + bias, dim=2).mean(0)
+                else:
+                    flat = torch.cat([bias.new_zeros(layout.n_scalars), bias[~layout.pad]])
+                    mean = layout.draw_chained(ordered + flat, uniforms.clone(), chain)[1]
                 bias = bias + torch.log(probs_target.clamp_min(1e-8)) - torch.log(mean.clamp_min(1e-8))
                 bias = bias.masked_fill(layout.pad, 0.0).clamp(-20, 20)
             self.biases = [bias[b, :w].tolist() for b, w in enumerate(t.block_widths())]
@@ -568,7 +591,11 @@ class Synthesizer:
     def _decode_raw(self, raw: torch.Tensor, layout: BlockLayout, draws: TaskDraws) -> tuple[np.ndarray, np.ndarray]:
         """`generate`'s output to (scalars, codes): tanh, and one category drawn per block (which may
         overwrite the logits, see BlockLayout.draw)."""
-        return layout.decode(raw, draws.uniform(layout.n_blocks, raw.shape[0]))
+        return layout.decode(raw, draws.uniform(layout.n_blocks, raw.shape[0]), self._sampling_chain(layout))
+
+    def _sampling_chain(self, layout: BlockLayout) -> torch.Tensor | None:
+        chain = self._generator.chain
+        return None if chain is None else chain.detach() * layout.chain_mask
 
     def _frame(self, scalars: np.ndarray, codes: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
         """Decoded rows with every column but the IDs, which depend on the row's final position."""
