@@ -460,28 +460,34 @@ class BlockLayout:
         scalars = raw[:, : self.n_scalars]
         return torch.cat([scalars.tanh()] + samples, dim=1), torch.cat([scalars] + logits, dim=1)
 
-    def draw_chained(self, logits: torch.Tensor, uniforms: torch.Tensor,
-                     chain: torch.Tensor) -> tuple[np.ndarray, torch.Tensor]:
-        """Codes (batch, blocks) int32 drawn block by block from `logits` (batch, width) in the layout's order,
-        each block's shifted by the chain's weights of the categories drawn before it (by inverse CDF with
-        `uniforms` (blocks, batch), which are overwritten); and each block's mean probabilities (blocks, max
-        width), which calibration matches to the real frequencies."""
-        batch = logits.shape[0]
+    def draw_chained(self, logits: torch.Tensor, uniforms: torch.Tensor, chain: torch.Tensor,
+                     means: torch.Tensor | None = None) -> np.ndarray:
+        """Codes (batch, blocks) int32 drawn block by block from `logits` (width, batch), rows in the layout's
+        order, each block's shifted by the chain's weights of the categories drawn before it: once a block is
+        drawn, each row's weights from its category are added to the later blocks' logits. Inverse CDF with
+        `uniforms` (blocks, batch), as `draw`; both are overwritten. With `means` (blocks, max width), each
+        block's mean probabilities are written there (calibration matches them to the real frequencies)."""
+        batch = logits.shape[1]
         codes = np.empty((self.n_blocks, batch), dtype=np.int32)
-        means = logits.new_zeros(self.n_blocks, self.max_width)
-        drawn = logits.new_zeros(batch, chain.shape[0])  # the one-hots of the blocks drawn so far
-        rows = torch.arange(batch, device=logits.device)
+        cpu = logits.device.type == "cpu"
+        if cpu:  # numpy, as `draw`: the sampling threads then hold Python's lock less
+            logits, uniforms, chain = logits.numpy(), uniforms.numpy(), chain.contiguous().numpy()
         for b, (start, offset, w) in enumerate(self.spans):
-            x = logits[:, start:start + w]
-            if offset:
-                x = x + drawn[:, :offset] @ chain[:offset, offset:offset + w]
-            p = torch.softmax(x, dim=1)
-            means[b, :w] = p.mean(0)
-            cdf = p.t().cumsum_(0)
-            code = (cdf < uniforms[b].mul_(cdf[-1])).sum(0).clamp_(max=w - 1)
-            drawn[rows, offset + code] = 1.0
-            codes[b] = code.cpu().numpy()
-        return codes.T, means
+            x = logits[start:start + w]
+            if means is not None:
+                means[b, :w] = torch.softmax(torch.as_tensor(x), dim=0).mean(1)
+            if cpu:
+                code = _draw_numpy(x.reshape(w, 1, batch), uniforms[b:b + 1])[0]
+            else:
+                code = torch.from_numpy(_draw_torch(x.reshape(w, 1, batch), uniforms[b:b + 1])[0])
+            codes[b] = code
+            end = start + w
+            if end < len(logits):
+                taken = offset + code.astype(np.int64) if cpu else (offset + code.long()).to(logits.device)
+                # Each row's category's weights, gathered as whole rows of the chain, then added transposed.
+                rest = chain[:, end - self.n_scalars:]
+                logits[end:] += (rest[taken] if cpu else rest.index_select(0, taken)).T
+        return codes.T
 
     def draw_offset(self, logit_bias: torch.Tensor) -> torch.Tensor:
         """A bias per one-hot column, in layout order, as an offset for the generator's columns in
@@ -498,7 +504,7 @@ class BlockLayout:
         else:
             scalars = torch.tanh(raw[:, : self.n_scalars]).cpu().numpy()
         if chain is not None:
-            return scalars, self.draw_chained(raw.index_select(1, self.undraw_rows), uniforms, chain)[0]
+            return scalars, self.draw_chained(raw.t().index_select(0, self.undraw_rows), uniforms, chain)
         return scalars, self.draw(raw, uniforms)
 
     def draw(self, raw: torch.Tensor, uniforms: torch.Tensor) -> np.ndarray:

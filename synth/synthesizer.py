@@ -390,7 +390,8 @@ class Synthesizer:
                     mean = torch.softmax(logits + bias, dim=2).mean(0)
                 else:
                     flat = torch.cat([bias.new_zeros(layout.n_scalars), bias[~layout.pad]])
-                    mean = layout.draw_chained(ordered + flat, uniforms.clone(), chain)[1]
+                    mean = torch.zeros_like(bias)
+                    layout.draw_chained(ordered.t() + flat[:, None], uniforms.clone(), chain, mean)
                 bias = bias + torch.log(probs_target.clamp_min(1e-8)) - torch.log(mean.clamp_min(1e-8))
                 bias = bias.masked_fill(layout.pad, 0.0).clamp(-20, 20)
             self.biases = [bias[b, :w].tolist() for b, w in enumerate(t.block_widths())]
