@@ -227,3 +227,50 @@ def test_accelerator_draw_matches_the_numpy_draw():
     by_torch = networks._draw_torch(logits.clone(), u.clone())
     assert by_numpy.shape == by_torch.shape == (3, 20_000)
     assert (by_numpy == by_torch).mean() > 0.999
+
+
+def test_the_chain_mask_joins_each_column_only_to_later_blocks():
+    layout = BlockLayout(1, [2, 1, 2], torch.device("cpu"))
+    assert layout.chain_mask.tolist() == [[0, 0, 1, 1, 1], [0, 0, 1, 1, 1], [0, 0, 0, 1, 1], [0, 0, 0, 0, 0],
+                                          [0, 0, 0, 0, 0]]
+
+
+def test_a_zero_chain_draws_what_independent_draws_draw():
+    layout = BlockLayout(2, [3, 4, 3, 2], torch.device("cpu"))
+    raw = (torch.randn(2000, layout.width) * 3).t().contiguous().t()  # as the generator returns it
+    u = torch.rand(layout.n_blocks, 2000)
+    chain = torch.zeros(12, 12)
+    _, independent = layout.decode(raw.clone(), u.clone())
+    _, chained = layout.decode(raw.clone(), u.clone(), chain)
+    assert (chained == independent).mean() > 0.999  # the same inverse CDF; only float rounding at a boundary
+
+
+def test_the_chain_shifts_a_later_block_by_the_category_drawn_before_it():
+    # Two 2-wide blocks after one scalar, all logits 0. Category 0 of block 0 forbids category 1 of block 1.
+    layout = BlockLayout(1, [2, 2], torch.device("cpu"))
+    chain = torch.zeros(4, 4)
+    chain[0, 3] = -40.0
+    rows = 40_000
+    means = torch.zeros(2, 2)
+    codes = layout.draw_chained(torch.zeros(layout.width, rows), torch.rand(2, rows), chain, means)
+    assert codes.shape == (rows, 2) and codes.dtype == np.int32
+    first, second = codes[:, 0], codes[:, 1]
+    assert not np.any((first == 0) & (second == 1))
+    assert abs(np.mean(second[first == 1]) - 0.5) < 0.02  # untouched after category 1
+    # Block 1's mean probabilities: half the rows [1, 0], half [0.5, 0.5].
+    assert torch.allclose(means, torch.tensor([[0.5, 0.5], [0.75, 0.25]]), atol=0.01)
+
+
+def test_the_chained_activation_learns_only_the_weights_to_later_blocks():
+    layout = BlockLayout(2, [3, 2, 4], torch.device("cpu"))
+    raw = torch.randn(64, layout.width, requires_grad=True)
+    chain = torch.zeros(9, 9, requires_grad=True)
+    fake, logits = layout.activate_chained(raw, torch.Generator().manual_seed(0), chain)
+    assert fake.shape == logits.shape == raw.shape
+    assert torch.allclose(fake[:, :2], raw[:, :2].tanh())
+    for start, _, w in layout.spans:  # every block a distribution over its own columns
+        assert torch.allclose(fake[:, start:start + w].sum(1), torch.ones(64), atol=1e-5)
+    assert torch.equal(logits, raw)  # a zero chain shifts nothing
+    (fake[:, 2:] * torch.randn(64, 9)).sum().backward()
+    assert chain.grad[layout.chain_mask == 1].abs().sum() > 0
+    assert torch.all(chain.grad[layout.chain_mask == 0] == 0)

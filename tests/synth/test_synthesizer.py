@@ -160,6 +160,19 @@ def test_files_of_an_earlier_synthd_with_a_retired_setting_load_at_its_kept_valu
         Synthesizer.load(tmp_path / "m", device="cpu")
 
 
+def test_files_from_before_the_chain_load_with_independent_draws(tmp_path):
+    table = pd.DataFrame({"a": ["x", "y"] * 100, "b": ["p", "q", "r", "s"] * 50, "v": np.arange(200.0)})
+    model = Synthesizer(epochs=1, seed=0, chain=False).fit(table)
+    model.save(tmp_path / "m")
+    spec_file = tmp_path / "m" / "model.json"
+    spec = json.loads(spec_file.read_text())
+    del spec["config"]["chain"], spec["config"]["chain_lr"]  # as a file written before the setting
+    spec_file.write_text(json.dumps(spec))
+    loaded = Synthesizer.load(tmp_path / "m", device="cpu")
+    assert not loaded.config.chain and loaded._generator.chain is None
+    pd.testing.assert_frame_equal(loaded.sample(300, seed=3), model.sample(300, seed=3))
+
+
 def test_load_refuses_other_files(tmp_path):
     (tmp_path / "model.json").write_text(json.dumps({"kind": "synthd-model", "format_version": 99}))
     (tmp_path / "model.safetensors").write_bytes(b"")
