@@ -89,6 +89,7 @@ def child_args(description: str) -> argparse.Namespace:
     p.add_argument("--budget-epochs", type=int, default=300)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sample-precision", default="auto", help="ours only: the sampling network's precision")
+    p.add_argument("--ours-settings", default="{}", help="ours only: engine settings as JSON over the shared ones")
     p.add_argument("--threads", type=int, default=0, help="torch threads; 0 = one per core")
     p.add_argument("--work-dir", required=True, help="where to write synthetic rows and result.json")
     return p.parse_args()

@@ -53,6 +53,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--sample-precision", choices=("auto", "bf16", "fp32"), default="auto",
                    help="our sampling network's precision (Synthesizer.load's sample_precision)")
     p.add_argument("--threads", type=int, default=0, help="torch threads on both sides; 0 = one per core")
+    p.add_argument("--ours-settings", default="{}", help='our engine settings as JSON over the shared ones, e.g. '
+                   '\'{"chain": false}\' to measure a setting\'s cost against ctgan in the same run')
     p.add_argument("--skip-peer", action="store_true", help="measure ours only")
     p.add_argument("--skip-memory", action="store_true", help="skip the 1M-row peak memory run")
     p.add_argument("--memory-rows", type=int, default=1_000_000)
@@ -91,7 +93,7 @@ def run_child(side: str, mode: str, dataset: str, args: argparse.Namespace, log_
            "--sample-rows", str(args.sample_rows), "--max-rows", str(args.max_rows),
            "--memory-rows", str(args.memory_rows), "--budget-seconds", str(args.budget_seconds),
            "--budget-epochs", str(args.budget_epochs), "--seed", str(args.seed),
-           "--sample-precision", args.sample_precision,
+           "--sample-precision", args.sample_precision, "--ours-settings", args.ours_settings,
            "--threads", str(args.threads), "--work-dir", str(work)]
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONHASHSEED": "0"}
     print(f"[bench] {side:5s} {mode:6s} {dataset} ...", flush=True)
@@ -358,7 +360,8 @@ def render(record: dict) -> str:
         f"torch threads {s['threads'] or m.get('cores')}; sampling {s['sample_rows']:,} rows, fastest of "
         f"{common.SAMPLE_REPEATS} runs on each side (ours alternating with its bare forward pass), our sampling "
         f"precision {s.get('sample_precision', 'auto')}"
-        + (f"; tables cut to {s['max_rows']:,} rows" if s.get("max_rows") else ""),
+        + (f"; tables cut to {s['max_rows']:,} rows" if s.get("max_rows") else "")
+        + (f"; ours also `{s['ours_settings']}`" if s.get("ours_settings", "{}") != "{}" else ""),
         "",
     ]
     rs = ratios(record)

@@ -13,6 +13,7 @@ line and writes DIR/result.json and DIR/synthetic.csv. Modes:
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 import warnings
 
@@ -37,7 +38,7 @@ def main() -> None:
         del base
         result.update(rows=len(df), epochs=1, rss_before_fit_bytes=common.current_rss_bytes(),
                       peak_rss_before_fit_bytes=common.peak_rss_bytes())
-        model, applied = make_model(Synthesizer, epochs=1, seed=args.seed)
+        model, applied = make_model(Synthesizer, epochs=1, seed=args.seed, settings=args.ours_settings)
         start = time.perf_counter()
         model.fit(df)
         result.update(fit_seconds=time.perf_counter() - start, hyper=applied)
@@ -48,7 +49,8 @@ def main() -> None:
     train, holdout = datasets.split(whole, seed=args.seed)
 
     if args.mode == "speed":
-        model, applied = make_model(Synthesizer, epochs=common.SPEED_EPOCHS, seed=args.seed)
+        model, applied = make_model(Synthesizer, epochs=common.SPEED_EPOCHS, seed=args.seed,
+                                    settings=args.ours_settings)
         ends = []
         model.fit(train, on_epoch=lambda info: ends.append(info.elapsed))
         result["speed"] = {**common.epoch_speed(len(train), ends), "hyper": applied}
@@ -56,7 +58,7 @@ def main() -> None:
         return
 
     if args.mode == "budget":  # the engine's own defaults, as a user gets them, within the time budget
-        model = Synthesizer(seed=args.seed)
+        model = Synthesizer(seed=args.seed, **json.loads(args.ours_settings))
         start = time.perf_counter()
         model.fit(train, max_seconds=args.budget_seconds)
         fit_s = time.perf_counter() - start
@@ -94,7 +96,7 @@ def main() -> None:
     engine.DataTransformer = timer.timed_subclass(DataTransformer)
     engine.infer_schema = timer.timed("infer_schema", engine.infer_schema)
     model, applied = make_model(Synthesizer, epochs=args.epochs, seed=args.seed,
-                                sample_precision=args.sample_precision)
+                                sample_precision=args.sample_precision, settings=args.ours_settings)
     loop = []  # the engine's own seconds of training loop at each epoch's end (EpochInfo.elapsed)
     start = time.perf_counter()
     model.fit(train, on_epoch=lambda info: loop.append(info.elapsed) and None)
@@ -118,9 +120,9 @@ def main() -> None:
     common.emit(args, result)
 
 
-def make_model(cls, epochs: int, seed: int, sample_precision: str = "auto"):
-    """The engine with the shared hyperparameters, and those hyperparameters for the record."""
-    hyper = {**common.HYPER, "epochs": epochs, "seed": seed, "device": "cpu"}
+def make_model(cls, epochs: int, seed: int, sample_precision: str = "auto", settings: str = "{}"):
+    """The engine with the shared hyperparameters and `settings` (JSON) over them, and those for the record."""
+    hyper = {**common.HYPER, "epochs": epochs, "seed": seed, "device": "cpu", **json.loads(settings)}
     return cls(**hyper, sample_precision=sample_precision), hyper
 
 
