@@ -449,16 +449,7 @@ class BlockLayout:
         are), in `raw`'s layout, for the losses that read logits."""
         u = torch.rand(raw.shape[0], raw.shape[1] - self.n_scalars, generator=gen, device=raw.device)
         gumbel = u.clamp_(1e-10, 1 - 1e-7).log_().neg_().log_().neg_()
-        weight = chain * self.chain_mask
-        samples, logits = [], []
-        for start, offset, w in self.spans:
-            x = raw[:, start:start + w]
-            if offset:
-                x = x + torch.cat(samples, dim=1) @ weight[:offset, offset:offset + w]
-            logits.append(x)
-            samples.append(torch.softmax((x + gumbel[:, offset:offset + w]) / tau, dim=1))
-        scalars = raw[:, : self.n_scalars]
-        return torch.cat([scalars.tanh()] + samples, dim=1), torch.cat([scalars] + logits, dim=1)
+        return _ChainedActivation.apply(raw, gumbel, chain * self.chain_mask, self, tau)
 
     def draw_chained(self, logits: torch.Tensor, uniforms: torch.Tensor, chain: torch.Tensor,
                      means: torch.Tensor | None = None) -> np.ndarray:
@@ -639,3 +630,48 @@ class _Activation(torch.autograd.Function):
         g.mul_(1 / tau)
         g_scalars = flipped[: layout.n_scalars] * (1 - scalars.square())
         return torch.cat([g_scalars, g]).index_select(0, layout.unpad).t(), None, None, None
+
+
+class _ChainedActivation(torch.autograd.Function):
+    """BlockLayout.activate_chained, forward and backward written out: the blocks go one after another, and
+    autograd's record of a dozen ops per block cost more than the arithmetic on small batches. Outputs the
+    samples (tanh for the scalars) and the shifted logits x_b = raw_b + sum over earlier blocks i of s_i W_ib."""
+
+    @staticmethod
+    def forward(ctx, raw, gumbel, weight, layout, tau):
+        n_scalars, n = layout.n_scalars, weight.shape[0]
+        out, logits = torch.empty_like(raw), torch.empty_like(raw)
+        shift = raw.new_zeros(raw.shape[0], n)  # each later column's sum of s_i W_ib so far
+        for start, offset, w in layout.spans:
+            x = torch.add(raw[:, start:start + w], shift[:, offset:offset + w], out=logits[:, start:start + w])
+            s = torch.softmax(x.add(gumbel[:, offset:offset + w]).mul_(1 / tau), dim=1)
+            out[:, start:start + w] = s
+            if offset + w < n:
+                shift[:, offset + w:].addmm_(s, weight[offset:offset + w, offset + w:])
+        torch.tanh(raw[:, :n_scalars], out=out[:, :n_scalars])
+        logits[:, :n_scalars] = raw[:, :n_scalars]
+        ctx.layout, ctx.tau = layout, tau
+        ctx.save_for_backward(out, weight)
+        return out, logits
+
+    @staticmethod
+    def backward(ctx, grad_out, grad_logits):
+        layout, tau = ctx.layout, ctx.tau
+        out, weight = ctx.saved_tensors
+        n_scalars, n = layout.n_scalars, weight.shape[0]
+        samples = out[:, n_scalars:]
+        grad_x = torch.zeros_like(samples)  # the loss's gradient for each block's shifted logits
+        for start, offset, w in reversed(layout.spans):
+            g = grad_out[:, start:start + w]
+            if offset + w < n:  # through the later blocks' shifts
+                g = torch.addmm(g, grad_x[:, offset + w:], weight[offset:offset + w, offset + w:].t())
+            s = samples[:, offset:offset + w]
+            # d softmax((x + gumbel) / tau): s * (g - sum(g * s)) / tau
+            gx = s * (g - (g * s).sum(1, keepdim=True)) * (1 / tau)
+            if grad_logits is not None:
+                gx += grad_logits[:, start:start + w]
+            grad_x[:, offset:offset + w] = gx
+        grad_raw = torch.cat([grad_out[:, :n_scalars] * (1 - out[:, :n_scalars].square()), grad_x], dim=1)
+        if grad_logits is not None:
+            grad_raw[:, :n_scalars] += grad_logits[:, :n_scalars]
+        return grad_raw, None, samples.t() @ grad_x, None, None

@@ -274,3 +274,40 @@ def test_the_chained_activation_learns_only_the_weights_to_later_blocks():
     (fake[:, 2:] * torch.randn(64, 9)).sum().backward()
     assert chain.grad[layout.chain_mask == 1].abs().sum() > 0
     assert torch.all(chain.grad[layout.chain_mask == 0] == 0)
+
+
+def _chained_by_autograd(layout, raw, gumbel, chain, tau=0.2):
+    """The chained activation as plain autograd ops: the reference for the written-out one."""
+    weight = chain * layout.chain_mask
+    samples, logits = [], []
+    for start, offset, w in layout.spans:
+        x = raw[:, start:start + w]
+        if offset:
+            x = x + torch.cat(samples, dim=1) @ weight[:offset, offset:offset + w]
+        logits.append(x)
+        samples.append(torch.softmax((x + gumbel[:, offset:offset + w]) / tau, dim=1))
+    scalars = raw[:, : layout.n_scalars]
+    return torch.cat([scalars.tanh()] + samples, dim=1), torch.cat([scalars] + logits, dim=1)
+
+
+def test_the_written_out_chained_activation_matches_autograd_forward_and_backward():
+    from synth.networks import _ChainedActivation
+
+    layout = BlockLayout(2, [3, 2, 4, 1], torch.device("cpu"))
+    torch.manual_seed(0)
+    raw = torch.randn(6, layout.width, dtype=torch.float64, requires_grad=True)
+    chain = torch.randn(10, 10, dtype=torch.float64, requires_grad=True)
+    gumbel = torch.randn(6, 10, dtype=torch.float64)
+    mask = layout.chain_mask.double()
+    layout.chain_mask = mask
+    ours = _ChainedActivation.apply(raw, gumbel, chain * mask, layout, 0.2)
+    reference = _chained_by_autograd(layout, raw, gumbel, chain)
+    for a, b in zip(ours, reference, strict=True):
+        assert torch.allclose(a, b)
+    w_out, w_logits = torch.randn_like(ours[0]), torch.randn_like(ours[1])
+    got = torch.autograd.grad((ours[0] * w_out).sum() + (ours[1] * w_logits).sum(), (raw, chain))
+    want = torch.autograd.grad((reference[0] * w_out).sum() + (reference[1] * w_logits).sum(), (raw, chain))
+    for a, b in zip(got, want, strict=True):
+        assert torch.allclose(a, b)
+    assert torch.autograd.gradcheck(
+        lambda r, c: _ChainedActivation.apply(r, gumbel, c * mask, layout, 0.2), (raw, chain))
