@@ -635,7 +635,7 @@ def private_step(model, data) -> torch.Tensor:  # noqa: ANN001 - a Synthesizer a
             cond = data.sampler.one_hot_index(j, c)
         with torch.no_grad():
             noise = torch.randn(budget.batch, cfg.embedding_dim, generator=gen, device=device)
-            fake, _ = model.activate(data.layout, G.forward_one_hot(noise, cond))
+            fake, _ = model.activate(data.layout, G.forward_one_hot(noise, cond), cond)
         private_critic_update(D, model._opt_d, real, fake, cond, gen, budget.privacy)
         budget.steps += 1
 
@@ -643,7 +643,7 @@ def private_step(model, data) -> torch.Tensor:  # noqa: ANN001 - a Synthesizer a
     j, c = data.sampler.sample_condition(budget.batch, gen) or (None, None)
     cond = None if j is None else data.sampler.one_hot_index(j, c)
     noise = torch.randn(budget.batch, cfg.embedding_dim, generator=gen, device=device)
-    fake, raw = model.activate(data.layout, G.forward_one_hot(noise, cond))  # raw: the logits, chain included
+    fake, raw = model.activate(data.layout, G.forward_one_hot(noise, cond), cond)  # raw: logits, chain included
     if j is not None:
         cond_loss = torch.nn.functional.cross_entropy(data.layout.block_logits(raw, data.cond_block[j]), c)
     else:

@@ -443,24 +443,32 @@ class BlockLayout:
         return _Activation.apply(raw, gumbel, self, tau)
 
     def activate_chained(self, raw: torch.Tensor, gen: torch.Generator, chain: torch.Tensor,
-                         tau: float = 0.2) -> tuple[torch.Tensor, torch.Tensor]:
+                         given: torch.Tensor | None = None, tau: float = 0.2) -> tuple[torch.Tensor, torch.Tensor]:
         """`activate` with the chain: block by block, each block's logits shifted by the chain's weights of the
-        Gumbel-softmax samples of the blocks before it. Also returns the shifted logits (the scalars as they
-        are), in `raw`'s layout, for the losses that read logits."""
+        Gumbel-softmax samples of the blocks before it, and by those of each row's `given` category (its
+        condition, as a one-hot column index; see `draw_chained`). Also returns the shifted logits (the scalars
+        as they are), in `raw`'s layout, for the losses that read logits."""
         u = torch.rand(raw.shape[0], raw.shape[1] - self.n_scalars, generator=gen, device=raw.device)
         gumbel = u.clamp_(1e-10, 1 - 1e-7).log_().neg_().log_().neg_()
-        return _ChainedActivation.apply(raw, gumbel, chain * self.chain_mask, self, tau)
+        return _ChainedActivation.apply(raw, gumbel, chain * self.chain_mask, given, self, tau)
 
     def draw_chained(self, logits: torch.Tensor, uniforms: torch.Tensor, chain: torch.Tensor,
-                     means: torch.Tensor | None = None) -> np.ndarray:
+                     means: torch.Tensor | None = None, given: torch.Tensor | None = None) -> np.ndarray:
         """Codes (batch, blocks) int32 drawn block by block from `logits` (width, batch), rows in the layout's
         order, each block's shifted by the chain's weights of the categories drawn before it: once a block is
         drawn, each row's weights from its category are added to the later blocks' logits. Inverse CDF with
         `uniforms` (blocks, batch), as `draw`; both are overwritten. With `means` (blocks, max width), each
-        block's mean probabilities are written there (calibration matches them to the real frequencies)."""
+        block's mean probabilities are written there (calibration matches them to the real frequencies).
+
+        `given` (batch,): each row's condition as a one-hot column index. Its category is known before any
+        draw, so the blocks before its own are shifted by its weights too, read the other way (the weight from
+        an earlier category a to it is the pair's weight either way): a row conditioned on a female sex draws
+        its relationship knowing that."""
         batch = logits.shape[1]
         codes = np.empty((self.n_blocks, batch), dtype=np.int32)
         cpu = logits.device.type == "cpu"
+        if given is not None:
+            logits[self.n_scalars:] += chain.t()[given.to(chain.device)].t().to(logits.device)
         if cpu:  # numpy, as `draw`: the sampling threads then hold Python's lock less
             logits, uniforms, chain = logits.numpy(), uniforms.numpy(), chain.contiguous().numpy()
         for b, (start, offset, w) in enumerate(self.spans):
@@ -486,16 +494,17 @@ class BlockLayout:
         flat = torch.cat([logit_bias.new_zeros(self.n_scalars), logit_bias])
         return flat.index_select(0, self.draw_rows)
 
-    def decode(self, raw: torch.Tensor, uniforms: torch.Tensor,
-               chain: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def decode(self, raw: torch.Tensor, uniforms: torch.Tensor, chain: torch.Tensor | None = None,
+               given: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(batch, scalars) float32 tanh of the scalars, and `draw`'s codes (see there: both arguments may be
-        overwritten), or with the generator's `chain` `draw_chained`'s."""
+        overwritten), or with the generator's `chain` `draw_chained`'s (with `given`, see there)."""
         if raw.device.type == "cpu":  # in numpy: a torch op holds Python's lock longer (see draw)
             scalars = np.tanh(raw.numpy()[:, : self.n_scalars])
         else:
             scalars = torch.tanh(raw[:, : self.n_scalars]).cpu().numpy()
         if chain is not None:
-            return scalars, self.draw_chained(raw.t().index_select(0, self.undraw_rows), uniforms, chain)
+            return scalars, self.draw_chained(raw.t().index_select(0, self.undraw_rows), uniforms, chain,
+                                              given=given)
         return scalars, self.draw(raw, uniforms)
 
     def draw(self, raw: torch.Tensor, uniforms: torch.Tensor) -> np.ndarray:
@@ -635,13 +644,16 @@ class _Activation(torch.autograd.Function):
 class _ChainedActivation(torch.autograd.Function):
     """BlockLayout.activate_chained, forward and backward written out: the blocks go one after another, and
     autograd's record of a dozen ops per block cost more than the arithmetic on small batches. Outputs the
-    samples (tanh for the scalars) and the shifted logits x_b = raw_b + sum over earlier blocks i of s_i W_ib."""
+    samples (tanh for the scalars) and the shifted logits x_b = raw_b + sum over earlier blocks i of s_i W_ib,
+    plus W_bg for a row's given category g (a one-hot column of a later block, see BlockLayout.draw_chained)."""
 
     @staticmethod
-    def forward(ctx, raw, gumbel, weight, layout, tau):
+    def forward(ctx, raw, gumbel, weight, given, layout, tau):
         n_scalars, n = layout.n_scalars, weight.shape[0]
         out, logits = torch.empty_like(raw), torch.empty_like(raw)
-        shift = raw.new_zeros(raw.shape[0], n)  # each later column's sum of s_i W_ib so far
+        # Each column's sum of s_i W_ib so far; to start, the given category's column of weights, which is zero
+        # but for the blocks before the given one's.
+        shift = raw.new_zeros(raw.shape[0], n) if given is None else weight.t().index_select(0, given)
         for start, offset, w in layout.spans:
             x = torch.add(raw[:, start:start + w], shift[:, offset:offset + w], out=logits[:, start:start + w])
             s = torch.softmax(x.add(gumbel[:, offset:offset + w]).mul_(1 / tau), dim=1)
@@ -651,13 +663,13 @@ class _ChainedActivation(torch.autograd.Function):
         torch.tanh(raw[:, :n_scalars], out=out[:, :n_scalars])
         logits[:, :n_scalars] = raw[:, :n_scalars]
         ctx.layout, ctx.tau = layout, tau
-        ctx.save_for_backward(out, weight)
+        ctx.save_for_backward(out, weight, given)
         return out, logits
 
     @staticmethod
     def backward(ctx, grad_out, grad_logits):
         layout, tau = ctx.layout, ctx.tau
-        out, weight = ctx.saved_tensors
+        out, weight, given = ctx.saved_tensors
         n_scalars, n = layout.n_scalars, weight.shape[0]
         samples = out[:, n_scalars:]
         grad_x = torch.zeros_like(samples)  # the loss's gradient for each block's shifted logits
@@ -674,4 +686,7 @@ class _ChainedActivation(torch.autograd.Function):
         grad_raw = torch.cat([grad_out[:, :n_scalars] * (1 - out[:, :n_scalars].square()), grad_x], dim=1)
         if grad_logits is not None:
             grad_raw[:, :n_scalars] += grad_logits[:, :n_scalars]
-        return grad_raw, None, samples.t() @ grad_x, None, None
+        grad_weight = samples.t() @ grad_x
+        if given is not None:
+            grad_weight.t().index_add_(0, given, grad_x)
+        return grad_raw, None, grad_weight, None, None, None

@@ -250,6 +250,10 @@ class Synthesizer:
         cond_dim = sum(t.block_widths()[b] for b in t.discrete_blocks())
         self._generator = Generator(cfg.embedding_dim + cond_dim, cfg.generator_dim, t.output_dim, cond_dim,
                                     sum(t.block_widths()) if cfg.chain else 0).to(self.device)
+        # Each conditional one-hot column's column among all one-hot columns: where the chain reads a condition.
+        widths = t.block_widths()
+        self._cond_columns = torch.tensor([sum(widths[:b]) + i for b in t.discrete_blocks() for i in range(widths[b])],
+                                          dtype=torch.long, device=self.device)
         if not training:
             return
         self._discriminator = Discriminator(t.output_dim, cond_dim, cfg.discriminator_dim, cfg.pac).to(self.device)
@@ -327,16 +331,21 @@ class Synthesizer:
         real = data.layout.expand(data.scalars[rows], data.codes[rows])
         noise = torch.randn(n, self.config.embedding_dim, generator=gen, device=self.device)
         cond = None if j is None else data.sampler.one_hot_index(j, c)
-        fake, raw = self.activate(data.layout, self._generator.forward_one_hot(noise, cond))
+        fake, raw = self.activate(data.layout, self._generator.forward_one_hot(noise, cond), cond)
         return real, fake, cond, raw, j, c
 
-    def activate(self, layout: BlockLayout, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def activate(self, layout: BlockLayout, raw: torch.Tensor,
+                 cond: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """The generator's raw output as the critic sees it, and its logits with the chain's shifts (raw itself
-        without a chain)."""
+        without a chain). `cond`: each row's conditional one-hot column, or None."""
         chain = self._generator.chain
         if chain is None:
             return layout.activate(raw, self._gen), raw
-        return layout.activate_chained(raw, self._gen, chain)
+        return layout.activate_chained(raw, self._gen, chain, self._given(cond))
+
+    def _given(self, cond: torch.Tensor | None) -> torch.Tensor | None:
+        """Each row's condition as the chain reads it: its column among all one-hot columns."""
+        return None if cond is None or self._generator.chain is None else self._cond_columns[cond]
 
     def _critic_update(self, real: torch.Tensor, fake: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         """Real and generated rows go through the critic as one batch, which shares the one-hot part of
@@ -391,7 +400,7 @@ class Synthesizer:
                 else:
                     flat = torch.cat([bias.new_zeros(layout.n_scalars), bias[~layout.pad]])
                     mean = torch.zeros_like(bias)
-                    layout.draw_chained(ordered.t() + flat[:, None], uniforms.clone(), chain, mean)
+                    layout.draw_chained(ordered.t() + flat[:, None], uniforms.clone(), chain, mean, self._given(cond))
                 bias = bias + torch.log(probs_target.clamp_min(1e-8)) - torch.log(mean.clamp_min(1e-8))
                 bias = bias.masked_fill(layout.pad, 0.0).clamp(-20, 20)
             self.biases = [bias[b, :w].tolist() for b, w in enumerate(t.block_widths())]
@@ -401,7 +410,7 @@ class Synthesizer:
             offset = self._draw_offset(layout)
             if offset is not None:
                 raw += offset
-            scalars, block_codes = self._decode_raw(raw, layout, draws)
+            scalars, block_codes = self._decode_raw(raw, layout, draws, cond)
         for b, (kind, i) in enumerate(t.blocks):
             if kind != "continuous":
                 continue
@@ -513,7 +522,7 @@ class Synthesizer:
                 else:
                     cond = self._sampling_condition(sampler, rows, draws)
                 raw = self.generate(draws.normal(rows, self.config.embedding_dim), cond)
-                parts.append(self._decode_raw(raw, layout, draws))
+                parts.append(self._decode_raw(raw, layout, draws, cond))
         # Column-major, as decoding reads them (a column at a time) and as the network wrote them.
         scalars, codes = (np.concatenate([a.T for a in p], axis=1).T for p in zip(*parts, strict=True))
         if plan.discrete:
@@ -589,10 +598,13 @@ class Synthesizer:
         per_column = torch.tensor([v for values in self.biases for v in values], device=self.device)
         return layout.draw_offset(per_column)
 
-    def _decode_raw(self, raw: torch.Tensor, layout: BlockLayout, draws: TaskDraws) -> tuple[np.ndarray, np.ndarray]:
+    def _decode_raw(self, raw: torch.Tensor, layout: BlockLayout, draws: TaskDraws,
+                    cond: torch.Tensor | None) -> tuple[np.ndarray, np.ndarray]:
         """`generate`'s output to (scalars, codes): tanh, and one category drawn per block (which may
-        overwrite the logits, see BlockLayout.draw)."""
-        return layout.decode(raw, draws.uniform(layout.n_blocks, raw.shape[0]), self._sampling_chain(layout))
+        overwrite the logits, see BlockLayout.draw); `cond`, the rows' conditional one-hot columns, as
+        `generate` was given them (the chain reads them)."""
+        return layout.decode(raw, draws.uniform(layout.n_blocks, raw.shape[0]), self._sampling_chain(layout),
+                             self._given(cond))
 
     def _sampling_chain(self, layout: BlockLayout) -> torch.Tensor | None:
         chain = self._generator.chain

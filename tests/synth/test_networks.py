@@ -259,6 +259,10 @@ def test_the_chain_shifts_a_later_block_by_the_category_drawn_before_it():
     assert abs(np.mean(second[first == 1]) - 0.5) < 0.02  # untouched after category 1
     # Block 1's mean probabilities: half the rows [1, 0], half [0.5, 0.5].
     assert torch.allclose(means, torch.tensor([[0.5, 0.5], [0.75, 0.25]]), atol=0.01)
+    # Given category 1 of block 1 (one-hot column 3), block 0 is drawn knowing it: never category 0.
+    given = torch.full((rows,), 3)
+    codes = layout.draw_chained(torch.zeros(layout.width, rows), torch.rand(2, rows), chain, given=given)
+    assert not np.any(codes[:, 0] == 0)
 
 
 def test_the_chained_activation_learns_only_the_weights_to_later_blocks():
@@ -276,12 +280,12 @@ def test_the_chained_activation_learns_only_the_weights_to_later_blocks():
     assert torch.all(chain.grad[layout.chain_mask == 0] == 0)
 
 
-def _chained_by_autograd(layout, raw, gumbel, chain, tau=0.2):
+def _chained_by_autograd(layout, raw, gumbel, chain, given, tau=0.2):
     """The chained activation as plain autograd ops: the reference for the written-out one."""
     weight = chain * layout.chain_mask
     samples, logits = [], []
     for start, offset, w in layout.spans:
-        x = raw[:, start:start + w]
+        x = raw[:, start:start + w] + weight[offset:offset + w, given].t()  # the given category's pair weights
         if offset:
             x = x + torch.cat(samples, dim=1) @ weight[:offset, offset:offset + w]
         logits.append(x)
@@ -298,10 +302,11 @@ def test_the_written_out_chained_activation_matches_autograd_forward_and_backwar
     raw = torch.randn(6, layout.width, dtype=torch.float64, requires_grad=True)
     chain = torch.randn(10, 10, dtype=torch.float64, requires_grad=True)
     gumbel = torch.randn(6, 10, dtype=torch.float64)
+    given = torch.tensor([9, 5, 6, 0, 4, 7])  # a condition in each block, and in the first, where it shifts nothing
     mask = layout.chain_mask.double()
     layout.chain_mask = mask
-    ours = _ChainedActivation.apply(raw, gumbel, chain * mask, layout, 0.2)
-    reference = _chained_by_autograd(layout, raw, gumbel, chain)
+    ours = _ChainedActivation.apply(raw, gumbel, chain * mask, given, layout, 0.2)
+    reference = _chained_by_autograd(layout, raw, gumbel, chain, given)
     for a, b in zip(ours, reference, strict=True):
         assert torch.allclose(a, b)
     w_out, w_logits = torch.randn_like(ours[0]), torch.randn_like(ours[1])
@@ -310,4 +315,4 @@ def test_the_written_out_chained_activation_matches_autograd_forward_and_backwar
     for a, b in zip(got, want, strict=True):
         assert torch.allclose(a, b)
     assert torch.autograd.gradcheck(
-        lambda r, c: _ChainedActivation.apply(r, gumbel, c * mask, layout, 0.2), (raw, chain))
+        lambda r, c: _ChainedActivation.apply(r, gumbel, c * mask, given, layout, 0.2), (raw, chain))
