@@ -101,6 +101,8 @@ class _LinearOneHot(torch.autograd.Function):
         return grad_dense, None, grad_weight, grad.sum(0), None
 
 
+TAU = 0.2  # the Gumbel-softmax temperature of the generator's category outputs in training (CTGAN's)
+
 # Rows per pass of FrozenGenerator on the CPU: each layer's activations (256 wide) stay within a core's
 # cache, which larger passes overflow.
 CPU_PASS_ROWS = 2_048
@@ -116,8 +118,11 @@ class FrozenGenerator:
     conversion when the network runs in bfloat16, so without a pass of its own)."""
 
     def __init__(self, generator: Generator, dtype: torch.dtype, rows: torch.Tensor | None = None,
-                 offset: torch.Tensor | None = None):
+                 offset: torch.Tensor | None = None, chain_mask: torch.Tensor | None = None):
         self.dtype = dtype
+        # The chain's weights as BlockLayout.draw_chained reads them, kept to earlier-to-later blocks (None without
+        # a chain): made once here rather than for every batch drawn.
+        self.chain = None if generator.chain is None else (generator.chain.detach() * chain_mask).float()
         *residuals, last = generator.seq
         cond_dim = generator.cond_dim
         sizes = [(residuals[0].fc if residuals else last).in_features - cond_dim, cond_dim]
@@ -436,20 +441,18 @@ class BlockLayout:
         index = (self.offsets[block][:, None] + steps).clamp_(max=raw.shape[1] - 1)
         return raw.gather(1, index).masked_fill(steps >= self.widths[block][:, None], float("-inf"))
 
-    def activate(self, raw: torch.Tensor, gen: torch.Generator, tau: float = 0.2) -> torch.Tensor:
+    def activate(self, raw: torch.Tensor, gen: torch.Generator, tau: float = TAU) -> torch.Tensor:
         """tanh on the scalars, Gumbel-softmax on each block; same layout as `raw`."""
-        u = torch.rand(self._pad_rows.shape[0], raw.shape[0], generator=gen, device=raw.device)
-        gumbel = u.clamp_(1e-10, 1 - 1e-7).log_().neg_().log_().neg_()
+        gumbel = _gumbel((self._pad_rows.shape[0], raw.shape[0]), gen, raw.device)  # a row per stacked bucket row
         return _Activation.apply(raw, gumbel, self, tau)
 
     def activate_chained(self, raw: torch.Tensor, gen: torch.Generator, chain: torch.Tensor,
-                         given: torch.Tensor | None = None, tau: float = 0.2) -> tuple[torch.Tensor, torch.Tensor]:
+                         given: torch.Tensor | None = None, tau: float = TAU) -> tuple[torch.Tensor, torch.Tensor]:
         """`activate` with the chain: block by block, each block's logits shifted by the chain's weights of the
         Gumbel-softmax samples of the blocks before it, and by those of each row's `given` category (its
         condition, as a one-hot column index; see `draw_chained`). Also returns the shifted logits (the scalars
         as they are), in `raw`'s layout, for the losses that read logits."""
-        u = torch.rand(raw.shape[0], raw.shape[1] - self.n_scalars, generator=gen, device=raw.device)
-        gumbel = u.clamp_(1e-10, 1 - 1e-7).log_().neg_().log_().neg_()
+        gumbel = _gumbel((raw.shape[0], raw.shape[1] - self.n_scalars), gen, raw.device)  # a column per one-hot
         return _ChainedActivation.apply(raw, gumbel, chain * self.chain_mask, given, self, tau)
 
     def draw_chained(self, logits: torch.Tensor, uniforms: torch.Tensor, chain: torch.Tensor,
@@ -468,7 +471,7 @@ class BlockLayout:
         codes = np.empty((self.n_blocks, batch), dtype=np.int32)
         cpu = logits.device.type == "cpu"
         if given is not None:
-            logits[self.n_scalars:] += chain.t()[given.to(chain.device)].t().to(logits.device)
+            logits[self.n_scalars:] += chain.t()[given].t()
         if cpu:  # numpy, as `draw`: the sampling threads then hold Python's lock less
             logits, uniforms, chain = logits.numpy(), uniforms.numpy(), chain.contiguous().numpy()
         for b, (start, offset, w) in enumerate(self.spans):
@@ -535,6 +538,12 @@ class BlockLayout:
         out[:, : self.n_scalars] = scalars
         out.scatter_(1, codes.long() + self.offsets, 1.0)
         return out
+
+
+def _gumbel(shape: tuple[int, int], gen: torch.Generator, device: torch.device) -> torch.Tensor:
+    """Standard Gumbel noise, -log(-log(u)), with u kept off 0 and 1."""
+    u = torch.rand(shape, generator=gen, device=device)
+    return u.clamp_(1e-10, 1 - 1e-7).log_().neg_().log_().neg_()
 
 
 def _draw_numpy(logits: np.ndarray, u: np.ndarray) -> np.ndarray:

@@ -283,7 +283,7 @@ class Synthesizer:
         if self._frozen is None:
             layout = self._layout()
             self._frozen = FrozenGenerator(self._generator, torch.bfloat16 if self.sample_bf16 else torch.float32,
-                                           layout.draw_rows, self._draw_offset(layout))
+                                           layout.draw_rows, self._draw_offset(layout), layout.chain_mask)
         return self._frozen
 
     def _sampling_condition(self, sampler: ConditionalSampler, rows: int, draws: TaskDraws) -> torch.Tensor | None:
@@ -388,7 +388,7 @@ class Synthesizer:
             raw = self.generate(draws.normal(rows, self.config.embedding_dim), cond)
             ordered = raw.index_select(1, layout.undraw_rows)
             logits = layout.blocks(ordered)
-            chain = self._sampling_chain(layout)
+            chain = self._frozen_generator().chain
             uniforms = None if chain is None else draws.uniform(layout.n_blocks, rows)
             probs_target = self._real_frequencies(codes, layout)  # codes None: the released ones (synth.dp)
             bias = torch.zeros(layout.n_blocks, layout.max_width, device=self.device)
@@ -603,12 +603,8 @@ class Synthesizer:
         """`generate`'s output to (scalars, codes): tanh, and one category drawn per block (which may
         overwrite the logits, see BlockLayout.draw); `cond`, the rows' conditional one-hot columns, as
         `generate` was given them (the chain reads them)."""
-        return layout.decode(raw, draws.uniform(layout.n_blocks, raw.shape[0]), self._sampling_chain(layout),
+        return layout.decode(raw, draws.uniform(layout.n_blocks, raw.shape[0]), self._frozen_generator().chain,
                              self._given(cond))
-
-    def _sampling_chain(self, layout: BlockLayout) -> torch.Tensor | None:
-        chain = self._generator.chain
-        return None if chain is None else chain.detach() * layout.chain_mask
 
     def _frame(self, scalars: np.ndarray, codes: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
         """Decoded rows with every column but the IDs, which depend on the row's final position."""
