@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtri
 
 from synth.gmm import Mixture, fit_mixture
 from synth.interp import Interpolator
@@ -31,6 +32,10 @@ from synth.protect import MARKER, marker_allowed, protect_discrete, replacements
 from synth.schema import ColumnSpec, Schema, numeric_values
 
 QUANTILES = 257  # points of each continuous column's real quantile function kept for calibration
+SCORE_TAIL = 1e-3  # normal scores are kept within the standard normal's 0.1% and 99.9% points
+# With numeric_encoding "auto", a column whose most frequent value holds this share of the rows keeps its modes: a
+# spike (no capital gain; 40 hours a week) is then a category the networks can join to others.
+SPIKE_SHARE = 0.1
 MIN_ROWS_PER_SOURCE_VALUE = 10  # a dependency seen on fewer rows per value is likely chance
 
 
@@ -45,6 +50,9 @@ class ContinuousEncoder:
     nullable: bool
     quantiles: list[float]  # the real column's quantile function, standardised
     calibration: list[float] | None = None  # the generator's quantile function, set after training
+    # True: the mixture models the values' normal scores (their rank mapped onto a standard normal, `normal_scores`),
+    # not the values themselves.
+    normal: bool = False
 
     @property
     def width(self) -> int:
@@ -71,16 +79,18 @@ class ContinuousEncoder:
     def _decode_points(self) -> tuple[np.ndarray, np.ndarray]:
         """decode_map's breakpoints: each mode's ends, and the calibration points within its range (their
         own values, so that a jump, a repeated point, stays a jump)."""
-        if self.calibration is None:
-            grid, values = np.array([]), np.array([])
-        else:
+        if self.calibration is not None:
             grid, values = np.asarray(self.calibration), np.asarray(self.quantiles)
+        elif self.normal:  # the normal scores' inverse: a score's real quantile
+            grid, values = _score_grid(len(self.quantiles)), np.asarray(self.quantiles)
+        else:
+            grid, values = np.array([]), np.array([])
         us, fs = [], []
         for m, (mean, std) in enumerate(zip(self.means, self.stds, strict=True)):
             low, high = mean - 4 * std, mean + 4 * std
             inside = (grid > low) & (grid < high)
             ends = np.array([low, high])
-            if self.calibration is not None:
+            if len(grid):
                 ends = np.interp(ends, grid, values)
             us += [[4 * m - 1], 4 * m + (grid[inside] - mean) / (4 * std), [4 * m + 1]]
             fs += [ends[:1], values[inside], ends[1:]]
@@ -129,8 +139,12 @@ class DerivedColumn:
 
 class DataTransformer:
     def __init__(self, schema: Schema, max_modes: int = 10, max_categories: int = 100,
-                 gmm_sample: int = 10_000, seed: int = 0, min_rows: int = 1, rare_mode: str = "marker"):
+                 gmm_sample: int = 10_000, seed: int = 0, min_rows: int = 1, rare_mode: str = "marker",
+                 numeric_encoding: str = "modes"):
         self.schema = schema
+        # "modes": every continuous column by mode-specific normalisation; "normal": by its normal scores
+        # (ContinuousEncoder.normal); "auto": normal scores for a column without a spike (SPIKE_SHARE), modes else.
+        self.numeric_encoding = numeric_encoding
         self.max_modes = max_modes
         self.max_categories = max_categories
         self.gmm_sample = gmm_sample
@@ -178,14 +192,19 @@ class DataTransformer:
         x = x[~np.isnan(x)]
         mean, std = float(x.mean()), float(x.std()) or 1.0
         z = (x - mean) / std
+        quantiles = window_quantiles(z, QUANTILES, self.min_rows)
         sample = z if len(z) <= self.gmm_sample else rng.choice(z, self.gmm_sample, replace=False)
+        encoding = self.numeric_encoding
+        normal = encoding == "normal" or (encoding == "auto" and _spike_share(x) < SPIKE_SHARE)
+        if normal:  # normal scores are one Gaussian: one mode
+            sample = normal_scores(sample, quantiles, rng)
         # A mode must hold k rows' weight (synth.protect): a one-off value never becomes a mode's mean.
         threshold = {} if self.min_rows <= 1 else {"weight_threshold": max(5e-3, self.min_rows / len(sample))}
-        mix = fit_mixture(sample, max_modes=self.max_modes, **threshold)
+        mix = fit_mixture(sample, max_modes=1 if normal else self.max_modes, **threshold)
         return ContinuousEncoder(
             name=spec.name, mean=mean, std=std, weights=mix.weights.tolist(), means=mix.means.tolist(),
-            stds=mix.stds.tolist(), nullable=bool(series.isna().any()),
-            quantiles=window_quantiles(z, QUANTILES, self.min_rows).tolist())
+            stds=mix.stds.tolist(), nullable=bool(series.isna().any()), quantiles=quantiles.tolist(),
+            normal=normal)
 
     def _fit_discrete(self, spec: ColumnSpec, series: pd.Series) -> DiscreteEncoder:
         counts = series.value_counts(dropna=True)
@@ -287,6 +306,7 @@ class DataTransformer:
     def to_dict(self) -> dict:
         return {
             "max_modes": self.max_modes, "max_categories": self.max_categories,
+            "numeric_encoding": self.numeric_encoding,
             "gmm_sample": self.gmm_sample, "seed": self.seed, "min_rows": self.min_rows, "rare_mode": self.rare_mode,
             "continuous": [asdict(e) for e in self.continuous],
             "discrete": [asdict(e) for e in self.discrete],
@@ -297,7 +317,7 @@ class DataTransformer:
     @classmethod
     def from_dict(cls, data: dict, schema: Schema) -> DataTransformer:
         t = cls(schema, data["max_modes"], data["max_categories"], data["gmm_sample"], data["seed"],
-                data.get("min_rows", 1), data.get("rare_mode", "marker"))
+                data.get("min_rows", 1), data.get("rare_mode", "marker"), data.get("numeric_encoding", "modes"))
         t.continuous = [ContinuousEncoder(**e) for e in data["continuous"]]
         t.discrete = [DiscreteEncoder(**e) for e in data["discrete"]]
         t.blocks = [(k, i) for k, i in data["blocks"]]
@@ -369,6 +389,8 @@ def _clipped(x: np.ndarray, spec: ColumnSpec) -> np.ndarray:
 def encode_continuous(enc: ContinuousEncoder, x: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:
     z = (x - enc.mean) / enc.std
     null = np.isnan(z)
+    if enc.normal:
+        z[~null] = normal_scores(z[~null], np.asarray(enc.quantiles), rng)
     k = len(enc.weights)
     mix = enc.mixture
     zf = np.where(null, 0.0, z)
@@ -384,6 +406,30 @@ def encode_continuous(enc: ContinuousEncoder, x: np.ndarray, rng) -> tuple[np.nd
     alpha[null] = 0.0
     mode[null] = k  # the null mode
     return alpha.astype(np.float32), mode.astype(np.int32)
+
+
+def _spike_share(x: np.ndarray) -> float:
+    """The share of the values that the most frequent one holds."""
+    return float(np.unique(x, return_counts=True)[1].max() / len(x)) if len(x) else 0.0
+
+
+def _score_grid(points: int) -> np.ndarray:
+    """The normal scores of a quantile function's `points` probabilities, the ends kept finite."""
+    return ndtri(np.clip(np.linspace(0, 1, points), SCORE_TAIL, 1 - SCORE_TAIL))
+
+
+def normal_scores(z: np.ndarray, quantiles: np.ndarray, rng) -> np.ndarray:
+    """Values (standardised) as normal scores: their probability under the quantile function, then the standard
+    normal's quantile of it. A value that several quantile points share (a spike, such as a zero that half the rows
+    hold) takes a probability drawn uniformly over their span, so that a spike becomes a stretch of the normal, not
+    one point of it; decoding maps the stretch back onto the value."""
+    probs = np.linspace(0, 1, len(quantiles))
+    p = np.interp(z, quantiles, probs)
+    first = np.searchsorted(quantiles, z, "left")
+    last = np.searchsorted(quantiles, z, "right") - 1
+    tied = last > first
+    p[tied] = probs[first[tied]] + rng.random(int(tied.sum())) * (probs[last[tied]] - probs[first[tied]])
+    return ndtri(np.clip(p, SCORE_TAIL, 1 - SCORE_TAIL))
 
 
 def decode_continuous(enc: ContinuousEncoder, alpha: np.ndarray, mode: np.ndarray) -> np.ndarray:

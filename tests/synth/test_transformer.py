@@ -4,7 +4,7 @@ import pytest
 
 from synth.gmm import fit_mixture
 from synth.schema import infer_schema
-from synth.transformer import ContinuousEncoder, DataTransformer, decode_continuous
+from synth.transformer import ContinuousEncoder, DataTransformer, decode_continuous, normal_scores
 
 
 def test_mixture_finds_two_separated_modes():
@@ -111,3 +111,49 @@ def test_a_column_determined_by_another_is_derived_not_modelled():
     # Chance dependencies on too few rows per value are not taken: here every value is unique.
     small = pd.DataFrame({"a": [f"x{i}" for i in range(40)], "b": ["p", "q"] * 20})
     assert DataTransformer(infer_schema(small, overrides={"a": "categorical"}), seed=0).fit(small).derived == []
+
+
+def test_normal_scores_by_hand():
+    # Five quantile points at probabilities 0, 0.25, 0.5, 0.75, 1; the value 0 is held by the first three.
+    quantiles = np.array([0.0, 0.0, 0.0, 1.0, 2.0])
+    rng = np.random.default_rng(0)
+    scores = normal_scores(np.array([1.5, 2.0, 0.5]), quantiles, rng)
+    # 1.5: probability 0.875; 2.0: 1, kept at 99.9%; 0.5: 0.625. The standard normal's quantiles of them.
+    assert scores == pytest.approx([1.150349, 3.090232, 0.318639], abs=1e-6)
+    spike = normal_scores(np.zeros(20_000), quantiles, rng)
+    # The spike spreads over probabilities 0 to 0.5 (the lowest kept at 0.1%): scores below 0, all of that half.
+    assert spike.max() <= 0 and spike.min() == pytest.approx(-3.090232, abs=1e-6)
+    assert np.mean(spike < -0.6745) == pytest.approx(0.5, abs=0.02)  # half of them below the 25% point
+
+
+def test_round_trip_through_normal_scores_restores_the_values():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"spiky": np.where(rng.random(2000) < 0.6, 0.0, rng.exponential(1000, 2000)),
+                       "skewed": rng.lognormal(0, 1, 2000), "c": rng.choice(["a", "b"], 2000)})
+    t = DataTransformer(infer_schema(df), seed=0, numeric_encoding="normal").fit(df)
+    assert all(enc.normal for enc in t.continuous)
+    scalars, codes = t.transform(df)
+    # What the networks see: a value's normal score, near a standard normal however skewed the column.
+    for i, enc in enumerate(t.continuous):
+        mode = codes[:, t.blocks.index(("continuous", i))]
+        z = scalars[:, i] * 4 * np.asarray(enc.stds)[mode] + np.asarray(enc.means)[mode]
+        assert abs(z.mean()) < 0.05 and abs(z.std() - 1) < 0.05
+    out = t.inverse(scalars, codes, np.random.default_rng(1))
+    # Decoding maps scores back through the quantile function: values between the same quantile points.
+    for name in ("spiky", "skewed"):
+        real, back = df[name].to_numpy(), np.asarray(out[name])
+        assert np.corrcoef(real, back)[0, 1] > 0.999
+        assert np.mean(np.abs(back - real) <= 0.02 * (real.max() - real.min())) > 0.99
+    assert (np.asarray(out["spiky"])[df["spiky"].to_numpy() == 0] == 0).mean() > 0.99
+    again = DataTransformer.from_dict(t.to_dict(), t.schema)
+    assert again.numeric_encoding == "normal" and all(enc.normal for enc in again.continuous)
+
+
+def test_auto_encoding_keeps_modes_for_a_spike_and_scores_the_rest():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"spiky": np.where(rng.random(2000) < 0.3, 0.0, rng.exponential(1000, 2000)),
+                       "skewed": rng.lognormal(0, 1, 2000)})
+    t = DataTransformer(infer_schema(df), seed=0, numeric_encoding="auto").fit(df)
+    normal = {enc.name: enc.normal for enc in t.continuous}
+    assert normal == {"spiky": False, "skewed": True}  # 30% of the rows at 0: at least SPIKE_SHARE
+    assert len(next(e for e in t.continuous if e.name == "skewed").weights) == 1  # scores are one Gaussian
