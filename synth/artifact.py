@@ -2,7 +2,7 @@
 
 A model directory holds model.safetensors (the generator's weights and batch-norm statistics) and
 model.json (format version, hyperparameters, schema, transformer, ID shapes, calibration). A checkpoint
-directory holds checkpoint.safetensors (both networks, both optimisers' moments, RNG states) and
+directory holds checkpoint.safetensors (both networks and the target's model, their optimisers' moments, RNG states) and
 checkpoint.json; it is enough to continue training exactly where it stopped. Tensors are loaded onto
 the CPU first and moved, so a model trained on CUDA loads on a machine without one.
 """
@@ -31,7 +31,7 @@ MODEL_KIND, CHECKPOINT_KIND = "synthd-model", "synthd-checkpoint"
 # generator trained with Gumbel noise, as every model served by the API was).
 RETIRED_SETTINGS = {"gumbel": True}
 # Settings added since files were first written, with the value a file that lacks them was trained with.
-ADDED_SETTINGS = {"chain": False}
+ADDED_SETTINGS = {"chain": False, "numeric_encoding": "modes"}
 
 
 def _spec(model, version: int = FORMAT_VERSION) -> dict:
@@ -61,10 +61,10 @@ def save_checkpoint(model, path) -> None:
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     tensors = {}
-    for prefix, module in (("generator", model._generator), ("discriminator", model._discriminator)):
+    for prefix, module in _trained_modules(model):
         tensors.update({f"{prefix}.{k}": v.detach().cpu().contiguous() for k, v in module.state_dict().items()})
     groups = {}
-    for prefix, opt in (("opt_g", model._opt_g), ("opt_d", model._opt_d)):
+    for prefix, opt in _optimizers(model):
         state = opt.state_dict()
         for index, values in state["state"].items():
             for name, value in values.items():
@@ -78,6 +78,17 @@ def save_checkpoint(model, path) -> None:
     if model._budget is not None:  # the accountant's state: the rows, the batch and the critic steps taken
         spec["budget"] = {"n_rows": model._budget.n_rows, "batch": model._budget.batch, "steps": model._budget.steps}
     _write(path, "checkpoint", spec, tensors)
+
+
+def _trained_modules(model) -> list:
+    """The networks a checkpoint keeps: both GAN networks, and the target's model where the fit has one."""
+    out = [("generator", model._generator), ("discriminator", model._discriminator)]
+    return out + ([("target", model._target_model)] if model._target_model is not None else [])
+
+
+def _optimizers(model) -> list:
+    out = [("opt_g", model._opt_g), ("opt_d", model._opt_d)]
+    return out + ([("opt_t", model._opt_t)] if model._opt_t is not None else [])
 
 
 def _write(path: Path, stem: str, spec: dict, tensors: dict) -> None:
@@ -140,9 +151,9 @@ def load_model(cls, path, device: str = "auto", sample_precision: str = "auto"):
 def load_checkpoint(cls, path, device: str = "auto"):
     spec, tensors = _read(path, "checkpoint", CHECKPOINT_KIND, CHECKPOINT_VERSION)
     model = _rebuild(cls, spec, device)
-    model._generator.load_state_dict(_sub(tensors, "generator", model.device))
-    model._discriminator.load_state_dict(_sub(tensors, "discriminator", model.device))
-    for prefix, opt in (("opt_g", model._opt_g), ("opt_d", model._opt_d)):
+    for prefix, module in _trained_modules(model):
+        module.load_state_dict(_sub(tensors, prefix, model.device))
+    for prefix, opt in _optimizers(model):
         state: dict = {}
         for key, value in _sub(tensors, prefix, "cpu").items():
             index, name = key.split(".", 1)

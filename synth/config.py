@@ -93,7 +93,23 @@ class Config:
         "False: CTGAN's independent draws (BENCHMARKS.md, the levers).")
     chain_lr: float = knob(5e-3, "Adam learning rate of the chain's weights: logit shifts of several units have "
                            "to be learnt within a short training.", low=0, low_open=True, high=1.0)
+    target: str | None = knob(
+        None, "A column to predict: with it, a small network learns to predict the target from the row's other "
+        "columns, and the generator is charged for rows whose target that network would not predict (synth.auxiliary; "
+        "the job's `target`; see `target_loss`). None: no such loss. Off under differential privacy.", exposed=False)
+    target_loss: str = knob(
+        "auto", "When a fit names a target, whether its model's loss teaches the generator: 'auto' for a numeric "
+        "target only (on Adult's categorical one it cost detection and coherence for no gain in ML utility; "
+        "BENCHMARKS.md, the levers), 'on' for any target, 'off' never.", choices=("auto", "on", "off"))
+    target_weight: float = knob(1.0, "Weight of the target loss beside the critic's.", low=0, low_open=True,
+                                high=1000)
     log_frequency: bool = knob(True, "Draw training conditions by log-frequency (CTGAN's choice).", exposed=False)
+    numeric_encoding: str = knob(
+        "auto", "How the generator sees a numeric column: 'modes' (CTGAN's mode-specific normalisation: a mixture "
+        "mode and the value's place in it), 'normal' (the value's normal score: its rank mapped onto a standard "
+        "normal, one smooth number however skewed the column), or 'auto' (normal scores, but modes for a column "
+        "where one value holds at least 10% of the rows). BENCHMARKS.md, the levers.",
+        choices=("modes", "normal", "auto"))
     max_modes: int = knob(10, "Most mixture modes per continuous column.", low=1, high=100, exposed=False)
     max_categories: int = knob(100, "Categories modelled per column; the rest share one slot.", low=1,
                                high=100_000, exposed=False)
@@ -137,6 +153,10 @@ def knobs(exposed_only: bool = True) -> dict[str, tuple[Any, Knob]]:
 
 
 def _check(name: str, value: Any, spec: Knob, kind: type) -> None:
+    if kind is type(None):  # an optional name (the target)
+        if value is not None and (not isinstance(value, str) or not 0 < len(value) <= 300):
+            raise SynthError(f"{name} must be a column name or null, got {value!r}")
+        return
     if kind is tuple:
         if not isinstance(value, tuple) or not value or (spec.max_items and len(value) > spec.max_items):
             most = f" and at most {spec.max_items}" if spec.max_items else ""

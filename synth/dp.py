@@ -653,4 +653,5 @@ def private_step(model, data) -> torch.Tensor:  # noqa: ANN001 - a Synthesizer a
     loss_g.backward()
     model._opt_g.step()
     D.requires_grad_(True)
-    return torch.stack([loss_g.detach(), torch.zeros((), device=device), cond_loss.detach()])
+    zero = torch.zeros((), device=device)
+    return torch.stack([loss_g.detach(), zero, cond_loss.detach(), zero])

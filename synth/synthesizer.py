@@ -24,6 +24,7 @@ import pandas as pd
 import torch
 
 from synth import artifact
+from synth.auxiliary import TargetModel, target_model
 from synth.conditions import Plan, plan_conditions
 from synth.config import DEFAULT_EPOCHS, Config
 from synth.cores import SharedCores
@@ -98,6 +99,8 @@ class Synthesizer:
         self._generator: Generator | None = None
         self._discriminator: Discriminator | None = None
         self._opt_g = self._opt_d = None
+        self._target_model: TargetModel | None = None  # with a target, outside DP: synth.auxiliary
+        self._opt_t = None
         self._gen: torch.Generator | None = None
         self._frozen: FrozenGenerator | None = None  # built from the trained generator on first sampling
         self._sampling: tuple | None = None  # (layout, sampler) for sampling, built once per trained model
@@ -119,6 +122,8 @@ class Synthesizer:
         if max_seconds is not None and max_seconds <= 0:
             raise SynthError(f"max_seconds must be positive, got {max_seconds!r}")
         cfg = self.config
+        if cfg.target is not None and cfg.target not in df.columns:
+            raise SynthError(f"target {cfg.target!r} is not a column of the table; its columns are {list(df.columns)}")
         if self.transformer is None:
             self._prepare(df)
         elif list(df.columns) != self.schema.names:
@@ -178,7 +183,7 @@ class Synthesizer:
         last_step = None if budget is None else budget.affordable(
             budget.steps + (epochs - self.epochs_done) * steps * cfg.discriminator_steps)
         while self.epochs_done < epochs:
-            sums = torch.zeros(3, device=self.device)
+            sums = torch.zeros(4, device=self.device)
             taken = 0
             for _ in range(steps):
                 if last_step is not None and budget.steps + cfg.discriminator_steps > last_step:
@@ -193,6 +198,8 @@ class Synthesizer:
             self._frozen = None  # the weights moved: the sampling network built from them is stale
             means = (sums / taken).tolist()
             losses = {"generator": means[0], "discriminator": means[1], "conditional": means[2]}
+            if self._target_model is not None:
+                losses["target"] = means[3]  # the target model's loss on generated rows (synth.auxiliary)
             epsilon = None
             if budget is not None:
                 del losses["discriminator"]  # it reads real rows: not released under DP
@@ -224,7 +231,8 @@ class Synthesizer:
         self.ids = [fit_id(s.name, df[s.name], cfg.seed, cfg.rare_threshold)
                     for s in self.schema.columns if s.kind == "id"]
         self.transformer = DataTransformer(self.schema, cfg.max_modes, cfg.max_categories, seed=cfg.seed,
-                                           min_rows=cfg.rare_threshold, rare_mode=cfg.rare_categories).fit(df)
+                                           min_rows=cfg.rare_threshold, rare_mode=cfg.rare_categories,
+                                           numeric_encoding=cfg.numeric_encoding).fit(df)
         torch.manual_seed(cfg.seed)
         self._gen = torch.Generator(self.device).manual_seed(cfg.seed)
         self._build_networks()
@@ -266,6 +274,14 @@ class Synthesizer:
                                        weight_decay=cfg.generator_decay, fused=True)
         self._opt_d = torch.optim.Adam(self._discriminator.parameters(), lr=cfg.discriminator_lr,
                                        betas=(0.5, 0.9), weight_decay=cfg.discriminator_decay, fused=True)
+        if cfg.target is not None and cfg.privacy is None and cfg.target_loss != "off":
+            self._target_model = target_model(t, cfg.target, self._layout(), cfg.discriminator_dim)
+            if self._target_model is not None and self._target_model.scalar is None and cfg.target_loss == "auto":
+                self._target_model = None  # a categorical target (Config.target_loss)
+        if self._target_model is not None:
+            self._target_model.to(self.device)
+            self._opt_t = torch.optim.Adam(self._target_model.parameters(), lr=cfg.discriminator_lr, betas=(0.5, 0.9),
+                                           weight_decay=cfg.discriminator_decay, fused=True)
 
     def _layout(self) -> BlockLayout:
         return BlockLayout(self.transformer.n_scalars, self.transformer.block_widths(), self.device)
@@ -315,12 +331,16 @@ class Synthesizer:
         else:
             cond_loss = torch.zeros((), device=self.device)
         loss_g = -D(fake, D.one_hot_part(cond)).mean() + cond_loss
+        loss_t = torch.zeros((), device=self.device)
+        if self._target_model is not None:
+            loss_t = self._target_update(real, fake)
+            loss_g = loss_g + cfg.target_weight * loss_t
         if data.rules is not None:
             loss_g = loss_g + cfg.rule_weight * data.rules(torch.softmax(data.layout.blocks(raw), dim=2))
         self._opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self._opt_g.step()
-        return torch.stack([loss_g.detach(), loss_d, cond_loss.detach()])
+        return torch.stack([loss_g.detach(), loss_d, cond_loss.detach(), loss_t.detach()])
 
     def _batch(self, data: _TrainingData):
         """Real rows and generated rows for one set of conditional vectors, and the vectors as the index
@@ -361,6 +381,18 @@ class Synthesizer:
         loss.backward()
         self._opt_d.step()
         return loss.detach()
+
+    def _target_update(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """One update of the target's model on real rows; then its loss on the generated rows, with the generated
+        target as the label, for the generator's update (synth.auxiliary)."""
+        model = self._target_model
+        model.requires_grad_(True)
+        loss = model.loss(real, model.label(real))
+        self._opt_t.zero_grad(set_to_none=True)
+        loss.backward()
+        self._opt_t.step()
+        model.requires_grad_(False)
+        return model.loss(fake, model.label(fake).detach())
 
     def _restore_rng(self) -> None:
         if self._resume_state is None:

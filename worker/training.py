@@ -200,7 +200,10 @@ class Trainer:
                 log.warning("job %s: checkpoint %s unreadable (%s: %s); training from the start", self.job_id,
                             job.checkpoint_key, type(exc).__name__, exc)
         if model is None:
-            model = Synthesizer(device=device, column_kinds=params.get("column_kinds"), **engine_settings(params))
+            # The job's target is also the engine's: its model teaches the generator rows whose target follows
+            # from their other columns (synth.auxiliary).
+            model = Synthesizer(device=device, column_kinds=params.get("column_kinds"), target=params.get("target"),
+                                **engine_settings(params))
         # The epochs this fit runs (a job's default lets the table's size decide): progress counts against them.
         if not self.renew(device=device, resumed_from_epoch=resumed_from, epochs=model.planned_epochs(len(train))):
             raise LeaseLost

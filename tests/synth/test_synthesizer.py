@@ -182,14 +182,16 @@ def test_load_refuses_other_files(tmp_path):
         Synthesizer.load(tmp_path / "missing")
 
 
-def test_checkpoint_resume_equals_uninterrupted_training(tmp_path, adult_small):
+# The target's model resumes too.
+@pytest.mark.parametrize("settings", [{}, {"target": "income", "target_loss": "on"}, {"target": "age"}])
+def test_checkpoint_resume_equals_uninterrupted_training(tmp_path, adult_small, settings):
     df = adult_small.iloc[:600]
-    straight = Synthesizer(epochs=4, batch_size=100, seed=3).fit(df)
+    straight = Synthesizer(epochs=4, batch_size=100, seed=3, **settings).fit(df)
 
     def stop_after_two(info):
         return info.epoch < 2
 
-    first = Synthesizer(epochs=4, batch_size=100, seed=3)
+    first = Synthesizer(epochs=4, batch_size=100, seed=3, **settings)
     first.fit(df, on_epoch=stop_after_two)
     assert first.epochs_done == 2
     first.save_checkpoint(tmp_path / "ckpt")

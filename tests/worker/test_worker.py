@@ -74,6 +74,7 @@ def test_a_job_naming_a_target_gets_its_ml_utility_and_coherence_in_the_report(c
     assert resp.status_code == 201, resp.text
     job = finished_job(client, resp.json()["job_id"], 240, "the job to finish")
     assert job["status"] == "succeeded" and job["params"]["target"] == "income", (job, _log(worker))
+    assert "target" not in job["losses"]  # a categorical target trains no target model by default (target_loss)
     report = client.get(f"/v1/models/{job['model_id']}").json()["report"]
     tstr = report["tstr"]
     assert tstr["target"] == "income" and tstr["task"] == "classification" and tstr["metric"] == "macro_f1"
@@ -87,6 +88,17 @@ def test_a_job_naming_a_target_gets_its_ml_utility_and_coherence_in_the_report(c
     assert report["summary"]["verdict"] in ("good", "fair", "poor")
     worst = max(checks.values(), key=lambda c: ("good", "fair", "poor").index(c["verdict"]))
     assert report["summary"]["verdict"] == worst["verdict"]
+
+
+def test_a_job_naming_a_numeric_target_trains_the_engine_on_it(client, dataset_id, workers):  # noqa: ANN001
+    worker = workers.start("numeric-target")
+    resp = client.post("/v1/jobs", json={"dataset_id": dataset_id, "params": {**TINY, "target": "age"}})
+    assert resp.status_code == 202, resp.text
+    job = finished_job(client, resp.json()["id"], 240, "the job to finish")
+    assert job["status"] == "succeeded", (job, _log(worker))
+    assert job["losses"]["target"] > 0  # the target's model taught the generator (synth.auxiliary)
+    tstr = client.get(f"/v1/models/{job['model_id']}").json()["report"]["tstr"]
+    assert tstr["target"] == "age" and tstr["task"] == "regression" and tstr["metric"] == "r2"
 
 
 def test_a_differentially_private_job_shows_epsilon_spent_and_its_model_the_final_budget(client, dataset_id,  # noqa: ANN001
