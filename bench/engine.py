@@ -453,8 +453,9 @@ COHERENCE_TARGETS = {"impossible_factor": 2.0, "impossible_points_at_zero": 0.00
 def budget_section(budget: dict, s: dict) -> list[str]:
     """Ours, ctgan and mostlyai at their default settings, training capped at the budget, on the same split."""
     lines = [f"### Default settings within {s['budget_seconds']:.0f} s of training: ours, ctgan and mostlyai", "",
-             "Each side at its own defaults (ours: `Synthesizer(seed=0)`; ctgan: `CTGAN()`, its 300 epochs stopped "
-             "after the epoch that passes the budget; mostlyai: `TabularARGN(max_training_time=budget)`), trained on "
+             "Each side at its own defaults (ours: `Synthesizer(seed=0, target=<the dataset's target>)`, as a job "
+             "naming its target; ctgan: `CTGAN()`, its 300 epochs stopped after the epoch that passes the budget; "
+             "mostlyai: `TabularARGN(max_training_time=budget)`), trained on "
              "the same 70% split, sampling as many rows, scored by `synth.quality.report` against the 30% holdout. "
              "Impossible: the share of rows holding a pair of category values never seen together in training; in "
              "brackets, the holdout's own share. Targets for ours (✅/❌): impossible at most 2x the holdout's (0.5 "

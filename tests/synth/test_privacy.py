@@ -129,4 +129,8 @@ def test_a_trained_model_looks_like_fresh_rows_to_the_attacker(adult_model, adul
         figure = found["membership"][attack]
         assert abs(figure["auc"] - 0.5) < max(0.05, 3 * figure["noise_se"]), (attack, figure)
     income = found["attribute"]["columns"]["income"]
-    assert abs(income["advantage"]) < max(0.05, 3 * income["noise_se"]), income
+    # The attacker gains nothing on members: the advantage stays under the limit the worker flags at. Below zero
+    # (members guessed worse than unseen rows) is no leak; its spread also carries the one synthetic sample's
+    # draws, which noise_se (the candidates' sampling) leaves out: seeds 1-3 of this model give -0.067 to -0.014.
+    assert income["advantage"] < max(0.05, 3 * income["noise_se"]), income
+    assert income["advantage"] > -0.15, income  # a broken attack, not chance
