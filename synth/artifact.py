@@ -2,8 +2,8 @@
 
 A model directory holds model.safetensors (the generator's weights and batch-norm statistics) and
 model.json (format version, hyperparameters, schema, transformer, ID shapes, calibration). A checkpoint
-directory holds checkpoint.safetensors (both networks and the target's model, their optimisers' moments, RNG states) and
-checkpoint.json; it is enough to continue training exactly where it stopped. Tensors are loaded onto
+directory holds checkpoint.safetensors (both networks and the target's model if any, their optimisers' moments,
+RNG states) and checkpoint.json; it is enough to continue training exactly where it stopped. Tensors are loaded onto
 the CPU first and moved, so a model trained on CUDA loads on a machine without one.
 """
 

@@ -5,10 +5,11 @@ columns, and the generator is charged, beside the critic's loss, for generated r
 would not predict from their other columns. The critic judges whole rows and can pass a row whose target is
 unlikely given its features; this loss is aimed at the one relation a user of the rows for training a model needs.
 
-A categorical target is predicted as a class (cross-entropy); a numeric one as its standardised value (squared
-error), read from its mixture mode and the offset within it. A generated row's target is the label: the loss moves
-the row's other columns towards it, not the target towards them (as in CTAB-GAN+). The network sees real rows, so
-it is off under differential privacy; it is not kept in the model, which samples without it.
+A categorical target is predicted as a class (cross-entropy); a numeric one as the number the networks see for it
+(its standardised value, or its normal score; squared error), read from its mixture mode and the offset within it.
+A generated row's target is the label: the loss moves the row's other columns towards it, not the target towards
+them (as in CTAB-GAN+). By default only a numeric target gets a model (Config.target_loss). The network sees real
+rows, so it is off under differential privacy; it is not kept in the model, which samples without it.
 """
 
 from __future__ import annotations
@@ -20,15 +21,18 @@ from synth.networks import BlockLayout
 from synth.transformer import DataTransformer
 
 
-def target_model(transformer: DataTransformer, target: str, layout: BlockLayout,
-                 hidden: tuple[int, ...]) -> TargetModel | None:
+def target_model(transformer: DataTransformer, target: str, layout: BlockLayout, hidden: tuple[int, ...],
+                 numeric_only: bool = False) -> TargetModel | None:
     """The target's model; for a column derived from another (synth.transformer.find_derived), its source's. None
-    when the generator does not draw the column (an ID or a constant)."""
+    when the generator does not draw the column (an ID or a constant), or with `numeric_only` for a categorical
+    one."""
     derived = {d.name: d.source for d in transformer.derived}
     while target in derived:
         target = derived[target]
     block = transformer.block_of(target)
-    return None if block is None else TargetModel(transformer, block, layout, hidden)
+    if block is None or (numeric_only and transformer.blocks[block][0] != "continuous"):
+        return None
+    return TargetModel(transformer, block, layout, hidden)
 
 
 class TargetModel(nn.Module):

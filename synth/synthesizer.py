@@ -275,9 +275,8 @@ class Synthesizer:
         self._opt_d = torch.optim.Adam(self._discriminator.parameters(), lr=cfg.discriminator_lr,
                                        betas=(0.5, 0.9), weight_decay=cfg.discriminator_decay, fused=True)
         if cfg.target is not None and cfg.privacy is None and cfg.target_loss != "off":
-            self._target_model = target_model(t, cfg.target, self._layout(), cfg.discriminator_dim)
-            if self._target_model is not None and self._target_model.scalar is None and cfg.target_loss == "auto":
-                self._target_model = None  # a categorical target (Config.target_loss)
+            self._target_model = target_model(t, cfg.target, self._layout(), cfg.discriminator_dim,
+                                              numeric_only=cfg.target_loss == "auto")
         if self._target_model is not None:
             self._target_model.to(self.device)
             self._opt_t = torch.optim.Adam(self._target_model.parameters(), lr=cfg.discriminator_lr, betas=(0.5, 0.9),
