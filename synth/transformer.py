@@ -3,7 +3,9 @@
 Every modelled column becomes one one-hot *block*; continuous columns also get one scalar:
 - continuous, integer and datetime columns: mode-specific normalisation. A variational Gaussian mixture
   (synth.gmm) picks a mode per value; the block is the mode (plus a "null" mode when the column has
-  nulls) and the scalar is the value's position inside that mode, (x - mean_k) / (4 std_k).
+  nulls) and the scalar is the value's position inside that mode, (x - mean_k) / (4 std_k). With
+  `numeric_encoding` "normal" (or "auto", for a column without a spike) the mixture is one mode over the
+  values' normal scores (`normal_scores`) instead of the values.
 - categorical, boolean and numeric columns with few distinct values: the block is the category (plus a
   null category). Categories beyond `max_categories` share one "other" slot and are drawn back by their
   frequency, so a block's width, and so memory, stays bounded however many categories a column has.
