@@ -117,16 +117,26 @@
     return out;
   }
 
+  // Each loss keeps its colour; the legend names only those the job reports (target: a job with a numeric target).
+  var LOSS_COLORS = {generator: "#3b6ea5", discriminator: "#c0392b", conditional: "#2e8b57", target: "#8a5a9b"};
+  function lossColors(values) {
+    var present = {};
+    values.forEach(function (v) { present[v.loss] = true; });
+    var names = Object.keys(LOSS_COLORS).filter(function (name) { return present[name]; });
+    return {domain: names, range: names.map(function (name) { return LOSS_COLORS[name]; })};
+  }
+
   function lossSpec(history, w) {
+    var values = lossValues(history);
     return {
       $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-      width: w, height: 220, data: {name: "losses", values: lossValues(history)},
+      width: w, height: 220, data: {name: "losses", values: values},
       mark: {type: "line", point: false, strokeWidth: 1.6},
       encoding: {
         x: {field: "epoch", type: "quantitative", title: "epoch", axis: {tickMinStep: 1}},
         y: {field: "value", type: "quantitative", title: "loss", scale: {zero: false}},
         color: {field: "loss", type: "nominal", title: null, legend: {orient: "top"},
-                scale: {domain: ["generator", "discriminator", "conditional"], range: ["#3b6ea5", "#c0392b", "#2e8b57"]}},
+                scale: lossColors(values)},
         tooltip: [{field: "epoch"}, {field: "loss"}, {field: "value", type: "quantitative", format: ".4f"}]
       }
     };
