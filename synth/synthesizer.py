@@ -274,9 +274,10 @@ class Synthesizer:
                                        weight_decay=cfg.generator_decay, fused=True)
         self._opt_d = torch.optim.Adam(self._discriminator.parameters(), lr=cfg.discriminator_lr,
                                        betas=(0.5, 0.9), weight_decay=cfg.discriminator_decay, fused=True)
-        if cfg.target is not None and cfg.privacy is None and cfg.target_loss != "off":
-            self._target_model = target_model(t, cfg.target, self._layout(), cfg.discriminator_dim,
-                                              numeric_only=cfg.target_loss == "auto")
+        if cfg.target is None or cfg.privacy is not None or cfg.target_loss == "off":
+            return
+        self._target_model = target_model(t, cfg.target, self._layout(), cfg.discriminator_dim,
+                                          numeric_only=cfg.target_loss == "auto")
         if self._target_model is not None:
             self._target_model.to(self.device)
             self._opt_t = torch.optim.Adam(self._target_model.parameters(), lr=cfg.discriminator_lr, betas=(0.5, 0.9),

@@ -121,8 +121,7 @@ def test_which_fits_train_a_target_model(adult, target, settings, used):
 
 def test_training_with_a_target_trains_its_model_and_keeps_it_out_of_the_model_file(adult, tmp_path):
     model = Synthesizer(epochs=2, batch_size=100, seed=0, target="income", target_loss="on")
-    before = [p.detach().clone() for p in model._target_model.parameters()] if model._target_model else None
-    assert before is None  # built with the networks, when the table is known
+    assert model._target_model is None  # built with the networks, once the table is known
     model.fit(adult)
     assert model._target_model is not None and model._opt_t.state
     assert all(h["target"] > 0 for h in model.history)
@@ -131,3 +130,14 @@ def test_training_with_a_target_trains_its_model_and_keeps_it_out_of_the_model_f
     loaded = Synthesizer.load(tmp_path / "m")
     assert loaded.config.target == "income" and loaded._target_model is None
     assert len(loaded.sample(100, seed=0)) == 100
+
+
+def test_the_target_loss_reaches_the_generator_and_the_target_model_learns_from_real_rows_only(adult):
+    """Two fits that differ only in target_weight: their generators differ (the loss is in the generator's update),
+    their target models do not (each learns from the same real rows, whatever the generator draws)."""
+    fits = [Synthesizer(epochs=1, batch_size=100, seed=0, target="age", target_weight=w).fit(adult, threads=1)
+            for w in (1e-3, 100.0)]
+    light, heavy = ({k: v.detach().clone() for k, v in m._generator.state_dict().items()} for m in fits)
+    assert any(not torch.equal(light[k], heavy[k]) for k in light)
+    for a, b in zip(fits[0]._target_model.parameters(), fits[1]._target_model.parameters(), strict=True):
+        assert torch.equal(a, b)

@@ -162,14 +162,19 @@ def test_files_of_an_earlier_synthd_with_a_retired_setting_load_at_its_kept_valu
 
 def test_files_from_before_the_chain_load_with_independent_draws(tmp_path):
     table = pd.DataFrame({"a": ["x", "y"] * 100, "b": ["p", "q", "r", "s"] * 50, "v": np.arange(200.0)})
-    model = Synthesizer(epochs=1, seed=0, chain=False).fit(table)
+    model = Synthesizer(epochs=1, seed=0, chain=False, numeric_encoding="modes").fit(table)
     model.save(tmp_path / "m")
     spec_file = tmp_path / "m" / "model.json"
     spec = json.loads(spec_file.read_text())
-    del spec["config"]["chain"], spec["config"]["chain_lr"]  # as a file written before the setting
+    # As a file written before these settings: its numbers were modelled by modes.
+    del spec["config"]["chain"], spec["config"]["chain_lr"], spec["config"]["numeric_encoding"]
+    del spec["transformer"]["numeric_encoding"]
+    for enc in spec["transformer"]["continuous"]:
+        del enc["normal"]
     spec_file.write_text(json.dumps(spec))
     loaded = Synthesizer.load(tmp_path / "m", device="cpu")
     assert not loaded.config.chain and loaded._generator.chain is None
+    assert loaded.config.numeric_encoding == "modes" and loaded.transformer.numeric_encoding == "modes"
     pd.testing.assert_frame_equal(loaded.sample(300, seed=3), model.sample(300, seed=3))
 
 
