@@ -52,9 +52,7 @@ def _field(default: Any, spec: Knob, name: str = "") -> tuple[Any, Any]:
         sub = create_model(
             "".join(part.title() for part in name.split("_")) + "Params",
             __config__=ConfigDict(extra="forbid", strict=True),
-            **{key: (float, Field(..., description=item.doc, **_bounds(item))) if value is None else
-               (float, Field(value, description=item.doc, **_bounds(item)))
-               for key, (value, item) in spec.fields.items()})
+            **{key: _sub_field(value, item) for key, (value, item) in spec.fields.items()})
         return sub | None, Field(default, description=spec.doc)
     if isinstance(default, tuple):
         return (list[Annotated[int, Field(**bounds)]],
@@ -62,6 +60,14 @@ def _field(default: Any, spec: Knob, name: str = "") -> tuple[Any, Any]:
     if spec.choices is not None:
         return Literal[spec.choices], Field(default, description=spec.doc)
     return type(default), Field(default, description=spec.doc, **bounds)
+
+
+def _sub_field(default: Any, item: Knob) -> tuple[Any, Any]:
+    """A field of a small dict setting: a number (required when its default is None), or an object of lists
+    (privacy.categories and privacy.bounds: checked whole by the engine)."""
+    if isinstance(default, dict):
+        return (dict[str, list[str | int | float | bool]], Field(default_factory=dict, description=item.doc))
+    return float, Field(... if default is None else default, description=item.doc, **_bounds(item))
 
 
 def _bounds(spec: Knob) -> dict:

@@ -31,7 +31,7 @@ MODEL_KIND, CHECKPOINT_KIND = "synthd-model", "synthd-checkpoint"
 # generator trained with Gumbel noise, as every model served by the API was).
 RETIRED_SETTINGS = {"gumbel": True}
 # Settings added since files were first written, with the value a file that lacks them was trained with.
-ADDED_SETTINGS = {"chain": False, "numeric_encoding": "modes"}
+ADDED_SETTINGS = {"chain": False, "numeric_encoding": "modes", "pair_loss": "off"}
 
 
 def _spec(model, version: int = FORMAT_VERSION) -> dict:
@@ -76,14 +76,17 @@ def save_checkpoint(model, path) -> None:
         tensors["rng.cuda"] = torch.cuda.get_rng_state(model.device)
     spec = {"kind": CHECKPOINT_KIND, **_spec(model, CHECKPOINT_VERSION), "optimizers": groups}
     if model._budget is not None:  # the accountant's state: the rows, the batch and the critic steps taken
-        spec["budget"] = {"n_rows": model._budget.n_rows, "batch": model._budget.batch, "steps": model._budget.steps}
+        spec["budget"] = {"n_rows": model._budget.n_rows, "batch": model._budget.batch, "steps": model._budget.steps,
+                          "pairs": model._budget.pairs}
     _write(path, "checkpoint", spec, tensors)
 
 
 def _trained_modules(model) -> list:
-    """The networks a checkpoint keeps: both GAN networks, and the target's model where the fit has one."""
+    """The networks a checkpoint keeps: both GAN networks, and the target's model and the pair tables (with the
+    generated tables' moving average) where the fit has them."""
     out = [("generator", model._generator), ("discriminator", model._discriminator)]
-    return out + ([("target", model._target_model)] if model._target_model is not None else [])
+    out += [("target", model._target_model)] if model._target_model is not None else []
+    return out + ([("pairs", model._pair_loss)] if model._pair_loss is not None else [])
 
 
 def _optimizers(model) -> list:

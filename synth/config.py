@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -43,7 +44,15 @@ PRIVACY_FIELDS = {
                                    low=0.3, high=1000)),
     "max_grad_norm": (1.0, Knob("DP-SGD clipping: each pac group's critic gradient is scaled to at most this "
                                 "norm.", low=0, low_open=True, high=1e6)),
+    "categories": ({}, Knob("Public domains, {column: [values]}: the values a categorical column may hold, declared "
+                            "public (a code book's list, not read off the rows). Their counts are released without "
+                            "the threshold that otherwise hides every value too few rows hold; a value outside the "
+                            "list becomes the marker. {}: no column's values are public.", max_items=100_000)),
+    "bounds": ({}, Knob("Public bounds, {column: [low, high]}: a numeric column's range, declared public (a form's "
+                        "limits, not read off the rows). Values outside are clipped to it, and none of the budget goes "
+                        "to finding it. {}: every numeric column's range is found from noisy counts.")),
 }
+MAX_PUBLIC_COLUMNS = 1000
 
 
 def privacy_settings(value: dict) -> dict:
@@ -58,8 +67,44 @@ def privacy_settings(value: dict) -> dict:
         item = value.get(key, default)
         if item is None:
             raise SynthError(f"privacy.{key} is required")
+        if isinstance(default, dict):
+            out[key] = _public_domains(key, item, spec) if key == "categories" else _public_bounds(key, item)
+            continue
         _check(f"privacy.{key}", item, spec, float)
         out[key] = float(item)
+    return out
+
+
+def _public_bounds(key: str, value: Any) -> dict[str, list[float]]:
+    """{column: [low, high]}, finite numbers with low < high."""
+    if not isinstance(value, dict) or len(value) > MAX_PUBLIC_COLUMNS:
+        raise SynthError(f"privacy.{key} must be an object of at most {MAX_PUBLIC_COLUMNS} columns, each with "
+                         f"[low, high], such as {{\"age\": [17, 90]}}; got {value!r}")
+    out = {}
+    for column, pair in value.items():
+        if not (isinstance(pair, list) and len(pair) == 2 and all(
+                isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in pair)
+                and pair[0] < pair[1]):
+            raise SynthError(f"privacy.{key}[{column!r}] must be [low, high], two finite numbers with low below "
+                             f"high; got {pair!r}")
+        out[str(column)] = [float(pair[0]), float(pair[1])]
+    return out
+
+
+def _public_domains(key: str, value: Any, spec: Knob) -> dict[str, list]:
+    """{column: [values]}, each list non-empty, of distinct text, numbers or booleans."""
+    if not isinstance(value, dict) or len(value) > MAX_PUBLIC_COLUMNS:
+        raise SynthError(f"privacy.{key} must be an object of at most {MAX_PUBLIC_COLUMNS} columns, each with its "
+                         f"list of values, such as {{\"sex\": [\"Female\", \"Male\"]}}; got {value!r}")
+    out = {}
+    for column, values in value.items():
+        if not isinstance(values, list) or not 0 < len(values) <= spec.max_items or not all(
+                isinstance(v, str | int | float | bool) for v in values):
+            raise SynthError(f"privacy.{key}[{column!r}] must be a list of 1 to {spec.max_items} values (text, "
+                             f"numbers or booleans), got {values!r}")
+        if len({str(v) for v in values}) != len(values):
+            raise SynthError(f"privacy.{key}[{column!r}] lists a value more than once")
+        out[str(column)] = list(values)
     return out
 
 
@@ -119,6 +164,12 @@ class Config:
         "rows never hold together although their counts made at least 10 such rows expected (a female husband), "
         "beside the critic's loss (synth.rules). 0 (the default) leaves it out: it helped on small tables, bent column "
         "shapes on Adult (BENCHMARKS.md, the levers). Off under differential privacy.", low=0, high=1000)
+    pair_loss: str = knob(
+        "auto", "Whether the generator is also taught the table's two-way counts, every pair of category blocks and "
+        "numeric modes (synth.pairs): 'auto' under differential privacy only, where they are released with noise "
+        "and the critic teaches little; 'on' always; 'off' never.", choices=("auto", "on", "off"))
+    pair_weight: float = knob(5.0, "Weight of the pair-table loss beside the critic's.", low=0, low_open=True,
+                              high=1000)
     rare_threshold: int = knob(
         10, "k: a category held by fewer than k training rows is never stored or emitted as itself, and every "
         "number kept about a numeric column (its clipping bounds, quantiles, mixture modes, ID bounds) is an "
@@ -130,7 +181,7 @@ class Config:
         "frequent value.", choices=("marker", "frequent"))
     privacy: dict | None = knob(
         None, "Differential privacy: {\"epsilon\": 1.0, \"delta\": 1e-6} makes the whole training (epsilon, "
-        "delta)-DP for one row (synth.dp); training stops when the budget is spent. None: no DP.",
+        "delta)-DP for one row (synth.dp); the budget is spent by the last epoch. None: no DP.",
         fields=PRIVACY_FIELDS)
     seed: int = knob(0, "Seed for the holdout split and training.", low=0, high=2**32 - 1)
 

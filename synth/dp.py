@@ -6,41 +6,46 @@ service's budget check and the DP-SGD batch size use it). Every step that reads 
 
 1. **Data statistics**, released once before training, with Gaussian noise (DESIGN.md, "Differential
    privacy"):
-   - stage 1, per numeric column, a histogram over a fixed grid (signed powers of sqrt(2); calendar years
-     for dates) whose extreme bins above a noise-scaled threshold give the column's bounds;
-   - stage 2, per numeric column, a 128-bin histogram between those bounds plus a null bin, and per
-     categorical, boolean or constant column the counts of its values and nulls.
+   - stage 1, per numeric column without public bounds, a histogram over a fixed grid (signed powers of
+     sqrt(2); calendar years for dates) whose bulk gives the column's bounds (`_bounds`);
+   - stage 2, per numeric column, a histogram between those bounds with as many bins as the noise allows
+     (`fine_bins`) plus a null bin, and per categorical, boolean or constant column the counts of its values
+     and nulls.
    A row falls in one bin of each histogram, so changing it moves at most two counts by 1 in each: the
    L2 sensitivity of a stage's counts is sqrt(2 * histograms). Each stage is one Gaussian mechanism. A
    category is released only when its noisy count passes a threshold set so that a value held by one
-   row is released with probability at most delta/2 over all columns (partition selection); the values
-   below it become the marker, as rare values do without DP (synth.protect). Everything the transformer
-   stores is computed from these noisy counts alone (post-processing): bounds, null rates, quantiles,
-   column scales, category frequencies, and the mixtures, fitted on points drawn from the histograms.
-   Column kinds and formats are public (inferred, or set with column_kinds); no derived columns and no ID
-   formats are learnt (integer keys run over 1..rows, text keys are digits).
-2. **The critic's training**: DP-SGD. Each step samples `batch_size` rows without replacement, puts them in
+   row is released with probability at most delta/2 over all columns (partition selection), unless the user
+   declared the column's values public (`privacy.categories`); the values below it become the marker, as rare
+   values do without DP (synth.protect). Everything the transformer stores is computed from these noisy counts
+   alone (post-processing): bounds, null rates, quantiles, column scales, category frequencies, and the
+   mixtures, fitted on points drawn from the histograms. Column kinds and formats are public (inferred, or set
+   with column_kinds); no derived columns and no ID formats are learnt (integer keys run over 1..rows, text
+   keys are digits).
+2. **Pair tables** (stage 3, `release_pairs`): two Gaussian releases of the two-way counts of the training codes,
+   which the generator is taught (synth.pairs).
+3. **The critic's training**: DP-SGD. Each step samples `batch_size` rows without replacement, puts them in
    pac groups, and takes each group's gradient of its own loss (its generated rows' score, less its real
    rows' score, plus its gradient penalty term), clipped to norm C = max_grad_norm; Gaussian noise of
    standard deviation noise_multiplier * 2C (changing a row changes one group's clipped gradient by at most
    2C) is added to their sum. The conditional vector of each row is read from the row itself, not used to
    pick rows (training-by-sampling would make a row's chance of being picked depend on the data, which the
    accountant's uniform sampling does not allow).
-3. **The generator** sees only the critic and conditions drawn from the released frequencies: post-processing,
-   as are the calibration after training (from the released frequencies and quantiles) and sampling.
+4. **The generator** sees only the critic, the released pair tables and conditions drawn from the released
+   frequencies: post-processing, as are the calibration after training (from the released frequencies and
+   quantiles) and sampling.
 
-Accounting: one dp_accounting RDP accountant (replace-one) composes the two statistics releases and every
-critic step (sampled without replacement, Wang, Balle & Kasiviswanathan 2019); delta/2 goes to its conversion
-to (epsilon, delta), delta/2 to the threshold above. The statistics are given a noise that would cost
-STATS_SHARE of epsilon on their own; training then takes steps while the composed epsilon stays within the
-budget, and stops when the next step would pass it.
+Accounting: one dp_accounting RDP accountant (replace-one) composes the statistics releases, the pair tables'
+and every critic step (sampled without replacement, Wang, Balle & Kasiviswanathan 2019); delta/2 goes to its
+conversion to (epsilon, delta), delta/2 to the threshold above. The statistics are given a noise that would cost
+STATS_SHARE of epsilon on their own, the pair tables PAIRS_SHARE; the critic steps that the rest buys are spread
+over the training's generator steps, so the budget is spent by the last epoch.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -53,19 +58,26 @@ from synth.gmm import fit_mixture
 from synth.ids import IdSpec
 from synth.networks import Discriminator, Dropout
 from synth.protect import MARKER, marker_allowed
-from synth.schema import Schema, numeric_values
+from synth.schema import DISCRETE_MAX_VALUES, Schema, numeric_values
 from synth.transformer import QUANTILES, ContinuousEncoder, DataTransformer, DiscreteEncoder, json_value
 
-STATS_SHARE = 0.25  # of epsilon: what the data statistics would cost alone
+STATS_SHARE = 0.4  # of epsilon: what the data statistics would cost alone
+PAIRS_SHARE = 0.4  # of epsilon: what the pair tables (stage 3) would cost alone, when the generator learns them
 BOUNDS_NOISE = 2.0  # stage 1 (bounds) takes this times stage 2's noise multiplier: coarse bins need little
 SELECT_DELTA_SHARE = 0.5  # of delta: categories released by thresholding; the rest for the RDP conversion
-FINE_BINS = 128
+FINE_BINS = 128  # most bins of a numeric column's histogram
+MIN_BINS = 4
+BOUNDS_WINDOW = 4  # stage 1's bins summed to grow a column's bulk: a factor of 4 in value on the sqrt(2) grid
+GROW_NOISES = 1.5  # the bulk grows while the bins beyond pass this many noise sds: noise alone does 7% of the time
+BIN_NOISES = 4.0  # fewer bins while an even spread would put fewer rows than this many noise sds in each
 MIXTURE_POINTS = 10_000  # points drawn from a column's noisy histogram to fit its mixture on
 # RDP orders: dp_accounting's default list thinned (a bound at fewer orders is looser, never wrong), so that an
 # accounting takes about a second.
 ORDERS = (1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 16.0, 20.0, 24.0, 32.0, 40.0, 48.0,
           64.0, 96.0, 128.0, 256.0)
 _COARSE = np.concatenate([-(2.0 ** np.arange(64, -10.5, -0.5)), 2.0 ** np.arange(-10, 64.5, 0.5)])
+# Whole numbers: no bins between -1 and 1 but the one that holds 0, so that -1, 0 and 1 are neighbours.
+_COARSE_WHOLE = np.concatenate([-(2.0 ** np.arange(64, -0.5, -0.5)), [-0.5, 0.5], 2.0 ** np.arange(0, 64.5, 0.5)])
 _YEAR_SECONDS = np.array([pd.Timestamp(year=y, month=1, day=1).value / 1e9 for y in range(1800, 2201)])
 
 
@@ -75,6 +87,8 @@ class Privacy:
     delta: float
     noise_multiplier: float
     max_grad_norm: float
+    categories: dict = field(default_factory=dict)  # public domains: {column: [values]}
+    bounds: dict = field(default_factory=dict)  # public ranges: {column: [low, high]}
 
     @classmethod
     def of(cls, settings: dict) -> Privacy:
@@ -108,38 +122,59 @@ def _accountant():  # noqa: ANN202
 def stats_noise(epsilon: float, delta_rdp: float) -> float:
     """The noise multiplier of each of the two statistics releases: the one at which both together cost
     STATS_SHARE * epsilon at delta_rdp (dp_accounting's calibration)."""
-    dp_event, calibration, _, _, _ = _dp()
+    _, calibration, _, _, _ = _dp()
     return float(calibration.calibrate_dp_mechanism(
         _accountant, _stats_event, STATS_SHARE * epsilon, delta_rdp,
         calibration.ExplicitBracketInterval(0.05, 1e5), tol=1e-3))
 
 
-def _stats_event(noise: float):  # noqa: ANN202
-    """The two statistics releases: stage 1 at BOUNDS_NOISE * noise, stage 2 at noise."""
+@functools.lru_cache(maxsize=64)
+def pairs_noise(epsilon: float, delta_rdp: float) -> float:
+    """The noise multiplier of each of the pair tables' two releases (stage 3): the one at which both together cost
+    PAIRS_SHARE * epsilon at delta_rdp."""
+    _, calibration, _, _, _ = _dp()
+    return float(calibration.calibrate_dp_mechanism(
+        _accountant, _pairs_event, PAIRS_SHARE * epsilon, delta_rdp,
+        calibration.ExplicitBracketInterval(0.05, 1e5), tol=1e-3))
+
+
+def _pairs_event(noise: float):  # noqa: ANN202
+    """Stage 3's two releases, each at `noise`: every pair table, then the strongest ones again."""
     dp_event = _dp()[0]
-    return dp_event.ComposedDpEvent([dp_event.GaussianDpEvent(BOUNDS_NOISE * noise), dp_event.GaussianDpEvent(noise)])
+    return dp_event.ComposedDpEvent([dp_event.GaussianDpEvent(noise), dp_event.GaussianDpEvent(noise)])
+
+
+def _stats_event(noise: float, pairs: float | None = None):  # noqa: ANN202
+    """The statistics releases: stage 1 at BOUNDS_NOISE * noise, stage 2 at noise, and stage 3 (the pair tables)
+    at `pairs` when they are released."""
+    dp_event = _dp()[0]
+    events = [dp_event.GaussianDpEvent(BOUNDS_NOISE * noise), dp_event.GaussianDpEvent(noise)]
+    return dp_event.ComposedDpEvent(events + ([] if pairs is None else [_pairs_event(pairs)]))
 
 
 @functools.lru_cache(maxsize=64)
-def _rdp_of(n_rows: int, batch: int, noise: float, stats: float) -> tuple[np.ndarray, np.ndarray]:
+def _rdp_of(n_rows: int, batch: int, noise: float, stats: float, pairs: float | None
+            ) -> tuple[np.ndarray, np.ndarray]:
     """(RDP of one critic step, RDP of the statistics) at ORDERS, from dp_accounting's accountant; RDP adds up
     over composed steps, which is how the accountant composes them."""
     dp_event, _, _, _, _ = _dp()
     step = _accountant()
     step.compose(dp_event.SampledWithoutReplacementDpEvent(n_rows, batch, dp_event.GaussianDpEvent(noise)))
     first = _accountant()
-    first.compose(_stats_event(stats))
+    first.compose(_stats_event(stats, pairs))
     return np.asarray(step.rdp, dtype=np.float64), np.asarray(first.rdp, dtype=np.float64)
 
 
 class Budget:
-    """The accountant of one training: the statistics releases, then `steps` critic steps on `n_rows` rows
-    in batches of `batch`."""
+    """The accountant of one training: the statistics releases (with the pair tables when `pairs`), then `steps`
+    critic steps on `n_rows` rows in batches of `batch`."""
 
-    def __init__(self, privacy: Privacy, n_rows: int, batch: int, steps: int = 0):
-        self.privacy, self.n_rows, self.batch, self.steps = privacy, n_rows, batch, steps
+    def __init__(self, privacy: Privacy, n_rows: int, batch: int, steps: int = 0, pairs: bool = False):
+        self.privacy, self.n_rows, self.batch, self.steps, self.pairs = privacy, n_rows, batch, steps, pairs
         self.stats = stats_noise(privacy.epsilon, privacy.delta_rdp)
-        self._step_rdp, self._stats_rdp = _rdp_of(n_rows, batch, privacy.noise_multiplier, self.stats)
+        self.pair_noise = pairs_noise(privacy.epsilon, privacy.delta_rdp) if pairs else None
+        self._step_rdp, self._stats_rdp = _rdp_of(n_rows, batch, privacy.noise_multiplier, self.stats,
+                                                  self.pair_noise)
 
     def epsilon(self, steps: int | None = None) -> float:
         """Epsilon spent after `steps` critic steps (those taken so far by default), at delta."""
@@ -165,6 +200,7 @@ class Budget:
                 "target_epsilon": self.privacy.epsilon, "critic_steps": self.steps,
                 "noise_multiplier": self.privacy.noise_multiplier, "max_grad_norm": self.privacy.max_grad_norm,
                 "statistics_noise_multiplier": round(self.stats, 6),
+                "pair_tables_noise_multiplier": None if self.pair_noise is None else round(self.pair_noise, 6),
                 "accountant": "dp_accounting RDP, replace-one, sampling without replacement"}
 
 
@@ -183,7 +219,7 @@ def check_budget(n_rows: int, config) -> Budget:  # noqa: ANN001 - synth.config.
                          f"{n_rows}")
     epoch = max(n_rows // batch, 1) * config.discriminator_steps
     try:
-        budget = Budget(privacy, n_rows, batch)
+        budget = Budget(privacy, n_rows, batch, pairs=config.pair_loss != "off")
     except ValueError:  # no noise makes the statistics cost so little at this delta
         raise SynthError(
             f"the privacy budget epsilon={privacy.epsilon:g} cannot buy one epoch of training on {n_rows} rows: "
@@ -192,27 +228,54 @@ def check_budget(n_rows: int, config) -> Budget:  # noqa: ANN001 - synth.config.
     if budget.epsilon(epoch) > privacy.epsilon:
         raise SynthError(
             f"the privacy budget epsilon={privacy.epsilon:g} cannot buy one epoch of training on {n_rows} rows: "
-            f"the data statistics and one epoch ({epoch} critic steps of {batch} rows, noise multiplier "
-            f"{privacy.noise_multiplier:g}) cost epsilon={budget.epsilon(epoch):.3g} at delta={privacy.delta:g}. "
+            f"the data statistics{', the pair tables' if budget.pairs else ''} and one epoch ({epoch} critic steps "
+            f"of {batch} rows, noise multiplier {privacy.noise_multiplier:g}) cost epsilon="
+            f"{budget.epsilon(epoch):.3g} at delta={privacy.delta:g}. "
             "Raise epsilon or noise_multiplier, or lower batch_size")
     return budget
 
 
 # ---- the data statistics -------------------------------------------------------------------------------
-def _coarse_edges(kind: str) -> np.ndarray:
-    return _YEAR_SECONDS if kind == "datetime" else _COARSE
+def _coarse_edges(spec) -> np.ndarray:  # noqa: ANN001
+    if spec.kind == "datetime":
+        return _YEAR_SECONDS
+    return _COARSE_WHOLE if _integral(spec) else _COARSE
 
 
-def _bounds(counts: np.ndarray, edges: np.ndarray, threshold: float) -> tuple[float, float]:
-    """The span of the bins (between edges; the two outer ones open) whose noisy count passes
-    `threshold`; the fullest bin alone when none does."""
-    above = np.flatnonzero(counts > threshold)
-    if not len(above):
-        above = np.array([int(np.argmax(counts))])
-    first, last = int(above[0]), int(above[-1])
+def _bounds(counts: np.ndarray, edges: np.ndarray, noise: float) -> tuple[float, float]:
+    """The span (between edges; the two outer bins open) of the bulk of a noisy histogram and of any bin that
+    noise alone passes with probability 1e-3 over all of them. The bulk is the run of bins whose sum stands
+    furthest above its noise, over runs of 1 to 32 bins (a sum of w bins has sqrt(w) times one bin's noise and w
+    times its rows: a column spread thinly over many bins shows in a long run, where its fullest single bin might
+    be a far one that noise filled); it then grows bin by bin while the BOUNDS_WINDOW bins beyond it sum above
+    GROW_NOISES times their noise."""
+    best, first, last = -np.inf, 0, 0
+    for w in (1, 2, 4, 8, 16, 32):
+        if w > len(counts):
+            break
+        score = np.convolve(counts, np.ones(w), mode="valid") / math.sqrt(w)
+        start = int(np.argmax(score))
+        if score[start] > best:
+            best, first, last = score[start], start, start + w - 1
+    w = min(BOUNDS_WINDOW, len(counts))
+    limit = GROW_NOISES * noise * math.sqrt(w)
+    while first > 0 and counts[max(0, first - w):first].sum() > limit:
+        first -= 1
+    while last < len(counts) - 1 and counts[last + 1:last + 1 + w].sum() > limit:
+        last += 1
+    above = np.flatnonzero(counts > noise * norm.isf(1e-3 / len(counts)))
+    if len(above):
+        first, last = min(first, int(above[0])), max(last, int(above[-1]))
     low = edges[max(first - 1, 0)] if first > 0 else edges[0] - (edges[1] - edges[0])
     high = edges[min(last, len(edges) - 1)] if last < len(edges) else edges[-1] + (edges[-1] - edges[-2])
     return float(low), float(high)
+
+
+def fine_bins(n_rows: int, noise: float) -> int:
+    """Bins of a numeric column's stage-2 histogram: as many as keep an even spread's count per bin at
+    BIN_NOISES times the noise, within [MIN_BINS, FINE_BINS]. A bin that noise swamps is emptied (below), so
+    fine bins on a small table or a tight budget would leave nothing; the row count and the noise are public."""
+    return int(np.clip(n_rows / (BIN_NOISES * noise), MIN_BINS, FINE_BINS))
 
 
 def _resolution(spec) -> int:  # noqa: ANN001
@@ -232,7 +295,19 @@ def fit_private(schema: Schema, df: pd.DataFrame, config, budget: Budget, seed: 
     n = len(df)
     numeric = [s for s in schema.columns if s.numeric]
     discrete = [s for s in schema.columns if s.kind in ("categorical", "boolean", "constant")]
-    sens1, sens2 = math.sqrt(2 * max(1, len(numeric))), math.sqrt(2 * max(1, len(numeric) + len(discrete)))
+    kinds = {s.name: s.kind for s in schema.columns}
+    for name in budget.privacy.categories:
+        if kinds.get(name) not in ("categorical", "boolean"):
+            raise SynthError(f"privacy.categories lists values for {name!r}, which is "
+                             f"{'not a column of the table' if name not in kinds else 'a ' + kinds[name] + ' column'}:"
+                             " public values are for categorical and boolean columns")
+    for name in budget.privacy.bounds:
+        if kinds.get(name) not in ("continuous", "integer"):
+            raise SynthError(f"privacy.bounds gives a range for {name!r}, which is "
+                             f"{'not a column of the table' if name not in kinds else 'a ' + kinds[name] + ' column'}:"
+                             " public bounds are for continuous and integer columns")
+    found = [s for s in numeric if s.name not in budget.privacy.bounds]  # stage 1 reads only these
+    sens1, sens2 = math.sqrt(2 * max(1, len(found))), math.sqrt(2 * max(1, len(numeric) + len(discrete)))
     s1, s2 = BOUNDS_NOISE * budget.stats * sens1, budget.stats * sens2
     for spec in numeric:
         spec.discrete = False  # a column's count of distinct values is not released
@@ -242,12 +317,18 @@ def fit_private(schema: Schema, df: pd.DataFrame, config, budget: Budget, seed: 
     values = {s.name: numeric_values(df[s.name], s) for s in numeric}
     for spec in numeric:
         x = values[spec.name]
-        edges = _coarse_edges(spec.kind)
+        if spec.name in budget.privacy.bounds:  # public: nothing to find (its share of stage 1 goes unused)
+            low, high = budget.privacy.bounds[spec.name]
+            if _integral(spec):
+                low, high = math.ceil(low), max(math.ceil(low), math.floor(high))
+            spec.minimum, spec.maximum = float(low), float(high)
+            continue
+        edges = _coarse_edges(spec)
         counts = np.bincount(np.searchsorted(edges, x[~np.isnan(x)], side="right"), minlength=len(edges) + 1)
         noisy = counts + rng.normal(0, s1, len(counts))
         # Noise alone passes this in any of the bins with probability 1e-3: a spurious far bin would stretch
         # the column's range by orders of magnitude.
-        low, high = _bounds(noisy, edges, s1 * norm.isf(1e-3 / len(counts)))
+        low, high = _bounds(noisy, edges, s1)
         if _integral(spec):  # inward: the integers the bins hold
             low, high = math.ceil(low), max(math.ceil(low), math.floor(high))
         spec.minimum, spec.maximum = float(low), float(high)
@@ -255,12 +336,18 @@ def fit_private(schema: Schema, df: pd.DataFrame, config, budget: Budget, seed: 
     transformer = DataTransformer(schema, config.max_modes, config.max_categories, seed=seed,
                                   min_rows=max(config.rare_threshold, 2), rare_mode=config.rare_categories)
     continuous, discretes = {}, {}
+    bins = fine_bins(n, s2)
     for spec in numeric:
-        continuous[spec.name] = _private_continuous(spec, values[spec.name], s2, config.max_modes, rng)
+        if _integral(spec) and spec.maximum - spec.minimum < min(DISCRETE_MAX_VALUES, bins):
+            spec.discrete = True  # few integers in the released range: one category each, as without DP
+            discretes[spec.name] = _private_integers(spec, values[spec.name], s2, rng)
+        else:
+            continuous[spec.name] = _private_continuous(spec, values[spec.name], s2, config.max_modes, bins, rng)
     threshold = 1 + s2 * norm.isf(budget.privacy.delta_select / max(1, len(discrete)))
     threshold = max(threshold, config.rare_threshold)
     for spec in discrete:
-        enc = _private_discrete(spec, df[spec.name], s2, threshold, n, config, rng)
+        enc = _private_discrete(spec, df[spec.name], s2, threshold, n, config, rng,
+                                budget.privacy.categories.get(spec.name))
         if spec.kind == "constant":
             released = [c for c in enc.categories if c is not None]
             spec.extra["value"] = released[0] if released and released[0] != MARKER else (
@@ -291,16 +378,41 @@ def _integral(spec) -> bool:  # noqa: ANN001
     return spec.kind == "integer" or spec.dtype.startswith(("int", "uint", "Int", "UInt"))
 
 
-def _private_continuous(spec, x: np.ndarray, noise: float, max_modes: int, rng) -> ContinuousEncoder:  # noqa: ANN001
-    """A numeric column's encoder from one noisy histogram: its bins between the released bounds (one per
-    integer when the range is narrower than FINE_BINS), an atom at 0 when 0 lies in the range (a value chosen
-    without looking: zero-inflated columns, a capital gain, are common, and a bin would spread the spike
-    over its width), and nulls. Each row is in exactly one of them."""
+def _private_integers(spec, x: np.ndarray, noise: float, rng) -> DiscreteEncoder:  # noqa: ANN001
+    """A numeric column of few integers between its released bounds, as categories: one noisy histogram, a bin per
+    integer (the value clipped into the bounds) and one for nulls; as in _private_continuous, a bin whose noisy
+    count does not pass twice the noise is empty."""
+    low, high = int(spec.minimum), int(spec.maximum)
+    null = np.isnan(x)
+    inside = np.clip(np.rint(x[~null]), low, high).astype(np.int64) - low
+    raw = np.concatenate([np.bincount(inside, minlength=high - low + 1), [null.sum()]]).astype(np.float64)
+    released = raw + rng.normal(0, noise, len(raw))
+    noisy = np.where(released > 2 * noise, released, 0.0)
+    counts, nulls = noisy[:-1], noisy[-1]
+    if counts.sum() <= 0:  # the fullest bin as released
+        counts = (np.arange(len(counts)) == np.argmax(released[:-1])).astype(np.float64)
+    kept = np.flatnonzero(counts > 0)
+    categories, weights = [int(low + i) for i in kept], counts[kept].tolist()
+    spec.null_rate = float(nulls / (nulls + counts.sum())) if nulls / (nulls + counts.sum()) > 1e-3 else 0.0
+    if spec.null_rate:
+        categories.append(None)
+        weights.append(nulls)
+    total = float(sum(weights))
+    return DiscreteEncoder(name=spec.name, categories=categories, frequencies=[w / total for w in weights],
+                           suppressed="nearest")
+
+
+def _private_continuous(spec, x: np.ndarray, noise: float, max_modes: int, bins: int,  # noqa: ANN001
+                        rng) -> ContinuousEncoder:
+    """A numeric column's encoder from one noisy histogram: `bins` bins between the released bounds (one per
+    integer when the range is narrower), an atom at 0 when 0 lies in the range (a value chosen without looking:
+    zero-inflated columns, a capital gain, are common, and a bin would spread the spike over its width), and
+    nulls. Each row is in exactly one of them."""
     low, high = spec.minimum, spec.maximum
-    if _integral(spec) and high - low < FINE_BINS:  # a bin per integer: every value is its own atom
+    if _integral(spec) and high - low < bins:  # a bin per integer: every value is its own atom
         edges, atom = np.arange(low - 0.5, high + 1.0), False
     else:
-        edges, atom = np.linspace(low, high, FINE_BINS + 1), low <= 0 <= high
+        edges, atom = np.linspace(low, high, bins + 1), low <= 0 <= high
         if atom:
             edges = np.union1d(edges, [0.0])
     bins = len(edges) - 1
@@ -349,14 +461,28 @@ def _private_continuous(spec, x: np.ndarray, noise: float, max_modes: int, rng) 
 
 
 def _private_discrete(spec, series: pd.Series, noise: float, threshold: float, n: int, config,  # noqa: ANN001
-                      rng) -> DiscreteEncoder:
+                      rng, domain: list | None = None) -> DiscreteEncoder:
+    """A categorical column's encoder from its noisy counts: the values whose count passes `threshold`, or with a
+    public `domain`, each listed value whose noisy count passes twice the noise."""
     counts = series.value_counts(dropna=True)
+    outside = None
+    if domain is not None:  # public values: each one's count is released, however small
+        by_text = {str(v): c for v, c in counts.items()}
+        listed = {str(v) for v in domain}
+        outside = float(sum(c for v, c in by_text.items() if v not in listed))
+        counts = pd.Series([by_text.get(str(v), 0) for v in domain], index=pd.Index(domain, dtype=object))
     noisy = counts.to_numpy(dtype=np.float64) + rng.normal(0, noise, len(counts))
-    keep = noisy > threshold
+    keep = noisy > (2 * noise if domain is not None else threshold)  # noise alone rarely passes 2 sd
     released = pd.Series(noisy[keep], index=counts.index[keep]).sort_values(ascending=False)
-    nulls = max(0.0, float(series.isna().sum()) + rng.normal(0, noise))
+    nulls = float(series.isna().sum()) + rng.normal(0, noise)
+    nulls = nulls if nulls > 2 * noise else 0.0  # as a numeric column's bins: noise alone rarely passes 2 sd
     text = marker_allowed("categorical", spec.dtype) or spec.kind == "constant"
-    marker = max(0.0, n - released.sum() - nulls) if text and config.rare_categories == "marker" else 0.0
+    if outside is not None:  # the values off the list: one more bin of the same histogram, and the threshold
+        outside += rng.normal(0, noise)
+        marker = outside if outside > threshold else 0.0
+    else:
+        marker = n - released.sum() - nulls
+    marker = max(0.0, marker) if text and config.rare_categories == "marker" else 0.0
     values = [json_value(v) for v in released.index]
     weights = released.to_numpy().tolist()
     if marker > 0 or not values:
@@ -602,6 +728,32 @@ def private_critic_update(disc: Discriminator, optimizer: torch.optim.Optimizer,
     optimizer.step()
 
 
+def release_pairs(codes: np.ndarray, widths: list[int], budget: Budget, seed: int):  # noqa: ANN201
+    """Stage 3: the pair tables, shrunk (synth.pairs), from two Gaussian releases. A row is in one cell of each
+    table, so changing it moves at most two counts by 1 in each: the L2 sensitivity of t tables is sqrt(2 t).
+    The first release has every table; the tables that stand furthest above its noise (as many as there are
+    blocks less one, as a tree joining them would have) are released again, on their own so with less noise, and
+    each of those is the two releases' average weighted by their precision. Choosing them reads only the first
+    release: post-processing."""
+    from synth.pairs import pair_counts, shrink, strongest
+
+    counts = pair_counts(codes, widths)
+    if not counts:
+        return {}
+    rng = np.random.default_rng([seed, 0xA12])
+    first = budget.pair_noise * math.sqrt(2 * len(counts))
+    noisy = {pair: table + rng.normal(0, first, table.shape) for pair, table in counts.items()}
+    chosen = strongest(noisy, len(codes), first, len({b for pair in counts for b in pair}) - 1)
+    second = budget.pair_noise * math.sqrt(2 * len(chosen))
+    noise = dict.fromkeys(counts, first)
+    for pair in chosen:
+        again = counts[pair] + rng.normal(0, second, counts[pair].shape)
+        w1, w2 = first ** -2, second ** -2
+        noisy[pair] = (w1 * noisy[pair] + w2 * again) / (w1 + w2)
+        noise[pair] = (w1 + w2) ** -0.5
+    return shrink(noisy, len(codes), noise)
+
+
 # ---- a training step --------------------------------------------------------------------------------------
 def training_sampler(transformer: DataTransformer, n_rows: int, device: torch.device):  # noqa: ANN201
     """The generator's training conditions, by log-frequency (CTGAN's training-by-sampling) of the released
@@ -614,10 +766,11 @@ def training_sampler(transformer: DataTransformer, n_rows: int, device: torch.de
     if cond_blocks:
         freqs = np.concatenate([transformer.discrete[transformer.blocks[b][1]].frequencies for b in cond_blocks])
         sampler.train_cdf = sampler._cdf(np.log1p(np.asarray(freqs) * n_rows))
+        sampler.set_true_frequencies(freqs)
     return sampler
 
 
-def private_step(model, data) -> torch.Tensor:  # noqa: ANN001 - a Synthesizer and its _TrainingData
+def private_step(model, data, critic: bool = True) -> torch.Tensor:  # noqa: ANN001 - a Synthesizer, _TrainingData
     """`discriminator_steps` DP-SGD critic steps (each accounted) and one generator step. The critic's real
     rows are a uniform sample without replacement; each row's condition is one of its own categories (a
     block drawn uniformly). The generator's step draws conditions from the released frequencies."""
@@ -625,7 +778,7 @@ def private_step(model, data) -> torch.Tensor:  # noqa: ANN001 - a Synthesizer a
     D, G, budget = model._discriminator, model._generator, model._budget
     n = data.codes.shape[0]
     cond_blocks = data.cond_block
-    for _ in range(cfg.discriminator_steps):
+    for _ in range(cfg.discriminator_steps if critic else 0):
         rows = torch.randperm(n, generator=gen, device=device)[:budget.batch]
         real = data.layout.expand(data.scalars[rows], data.codes[rows])
         cond = None
@@ -649,9 +802,13 @@ def private_step(model, data) -> torch.Tensor:  # noqa: ANN001 - a Synthesizer a
     else:
         cond_loss = torch.zeros((), device=device)
     loss_g = -D(fake, D.one_hot_part(cond)).mean() + cond_loss
+    zero = torch.zeros((), device=device)
+    loss_p = zero
+    if model._pair_loss is not None:  # the released pair tables: post-processing (synth.pairs)
+        loss_p = model.pair_loss(data, fake, j, c)
+        loss_g = loss_g + cfg.pair_weight * loss_p
     model._opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
     model._opt_g.step()
     D.requires_grad_(True)
-    zero = torch.zeros((), device=device)
-    return torch.stack([loss_g.detach(), zero, cond_loss.detach(), zero])
+    return torch.stack([loss_g.detach(), zero, cond_loss.detach(), zero, loss_p.detach()])

@@ -65,6 +65,14 @@ class ConditionalSampler:
         j = self.block_of[g]
         return j, g - self.block_start[j]
 
+    def weights(self, j: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """Each condition's true probability over its training one: the weight that makes rows generated under
+        training's conditions count as rows drawn by true frequency."""
+        g = self.block_start[j] + c
+        train = torch.diff(self.train_cdf, prepend=self.train_cdf.new_zeros(1)) / self.train_cdf[-1]
+        true = torch.diff(self.true_cdf, prepend=self.true_cdf.new_zeros(1)) / self.true_cdf[-1]
+        return (true[g] / train[g]).float()
+
     def true_columns(self, u: torch.Tensor) -> torch.Tensor:
         """Sampling's conditions: for each uniform of `u` (float64 in [0, 1)), the conditional one-hot's
         column, a block drawn uniformly and its category by true frequency (one search over their flat CDF)."""

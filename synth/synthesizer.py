@@ -34,6 +34,7 @@ from synth.ids import IdSpec, fit_id, generate_ids
 from synth.memory import keep_freed_memory
 from synth.networks import BlockLayout, Discriminator, FrozenGenerator, Generator, gradient_penalty
 from synth.output import category_column, datetime_resolution, numeric_column
+from synth.pairs import PairLoss, pair_counts, shrink
 from synth.parallel import run_in_order
 from synth.protect import protect_schema
 from synth.rules import PairRules, RuleLoss
@@ -101,6 +102,7 @@ class Synthesizer:
         self._opt_g = self._opt_d = None
         self._target_model: TargetModel | None = None  # with a target, outside DP: synth.auxiliary
         self._opt_t = None
+        self._pair_loss: PairLoss | None = None  # the pair tables the generator is taught (synth.pairs)
         self._gen: torch.Generator | None = None
         self._frozen: FrozenGenerator | None = None  # built from the trained generator on first sampling
         self._sampling: tuple | None = None  # (layout, sampler) for sampling, built once per trained model
@@ -146,6 +148,8 @@ class Synthesizer:
         elif cfg.rule_weight:
             rules = PairRules.learn(codes, t.discrete_blocks(), t.block_widths())
             data.rules = RuleLoss(rules, data.layout.max_width, self.device) if rules else None
+        if self._pair_loss is not None and not bool(self._pair_loss.filled):  # a resumed fit has its tables
+            self._pair_loss.fill(self._pair_tables(codes))
         self._restore_rng()
         self._generator.train()
         self._discriminator.train()
@@ -165,6 +169,15 @@ class Synthesizer:
             self._calibrate(None if self._budget is not None else codes)
         return self
 
+    def _pair_tables(self, codes: np.ndarray) -> dict:
+        """The pair tables the generator is taught: released with noise under DP (synth.dp), exact otherwise."""
+        widths = self.transformer.block_widths()
+        if self._budget is not None:
+            from synth import dp
+
+            return dp.release_pairs(codes, widths, self._budget, self.config.seed)
+        return shrink(pair_counts(codes, widths), len(codes), 0.0)
+
     def planned_epochs(self, rows: int) -> int:
         """The epochs a fit on `rows` training rows runs: `epochs` when given; by default 300, or more on a table of
         few batches, enough for `min_steps` generator updates (a 1,600-row table at batch 500 takes 3 updates an
@@ -179,27 +192,30 @@ class Synthesizer:
         cfg = self.config
         start = time.monotonic()
         budget = self._budget
-        # Under DP, the critic steps the budget buys (synth.dp); training stops when they are spent.
-        last_step = None if budget is None else budget.affordable(
-            budget.steps + (epochs - self.epochs_done) * steps * cfg.discriminator_steps)
+        # Under DP, the critic steps the budget buys (synth.dp), spread evenly over the generator's steps: the
+        # generator keeps learning from the last critic and the released pair tables between them (post-processing).
+        critic_groups = None if budget is None else budget.affordable(
+            budget.steps + (epochs - self.epochs_done) * steps * cfg.discriminator_steps) // cfg.discriminator_steps
+        total = epochs * steps
         while self.epochs_done < epochs:
-            sums = torch.zeros(4, device=self.device)
-            taken = 0
-            for _ in range(steps):
-                if last_step is not None and budget.steps + cfg.discriminator_steps > last_step:
-                    break
+            sums = torch.zeros(5, device=self.device)
+            for k in range(steps):
                 if cores is not None:
                     cores.update()
-                sums += self._step(data)
-                taken += 1
-            if not taken:
-                break
+                critic = True
+                if budget is not None:  # a critic step when the even spread's count passes a whole one
+                    g = self.epochs_done * steps + k
+                    critic = (g + 1) * critic_groups // total > g * critic_groups // total and \
+                        budget.steps + cfg.discriminator_steps <= critic_groups * cfg.discriminator_steps
+                sums += self._step(data, critic)
             self.epochs_done += 1
             self._frozen = None  # the weights moved: the sampling network built from them is stale
-            means = (sums / taken).tolist()
+            means = (sums / steps).tolist()
             losses = {"generator": means[0], "discriminator": means[1], "conditional": means[2]}
             if self._target_model is not None:
                 losses["target"] = means[3]  # the target model's loss on generated rows (synth.auxiliary)
+            if self._pair_loss is not None:
+                losses["pairs"] = means[4]  # the generated pair tables' distance from the taught ones (synth.pairs)
             epsilon = None
             if budget is not None:
                 del losses["discriminator"]  # it reads real rows: not released under DP
@@ -212,8 +228,6 @@ class Synthesizer:
             if on_epoch is not None and on_epoch(info) is False:
                 break
             if max_seconds is not None and elapsed >= max_seconds:
-                break
-            if taken < steps:  # the budget is spent
                 break
 
     def _prepare(self, df: pd.DataFrame) -> None:
@@ -274,6 +288,8 @@ class Synthesizer:
                                        weight_decay=cfg.generator_decay, fused=True)
         self._opt_d = torch.optim.Adam(self._discriminator.parameters(), lr=cfg.discriminator_lr,
                                        betas=(0.5, 0.9), weight_decay=cfg.discriminator_decay, fused=True)
+        if cfg.pair_loss == "on" or (cfg.pair_loss == "auto" and cfg.privacy is not None):
+            self._pair_loss = PairLoss(t.block_widths()).to(self.device) if len(t.block_widths()) > 1 else None
         if cfg.target is None or cfg.privacy is not None or cfg.target_loss == "off":
             return
         self._target_model = target_model(t, cfg.target, self._layout(), cfg.discriminator_dim,
@@ -307,7 +323,7 @@ class Synthesizer:
         categorical columns)."""
         return sampler.true_columns(draws.doubles(rows)) if sampler.cond_blocks else None
 
-    def _step(self, data: _TrainingData) -> torch.Tensor:
+    def _step(self, data: _TrainingData, critic: bool = True) -> torch.Tensor:
         """One critic update (or `discriminator_steps`) and one generator update. The last critic update
         and the generator update share one generated batch, as in the DCGAN reference loop: the
         generator runs forward once per step instead of twice."""
@@ -315,7 +331,7 @@ class Synthesizer:
         if self._budget is not None:
             from synth import dp
 
-            return dp.private_step(self, data)
+            return dp.private_step(self, data, critic)
         D = self._discriminator
         D.requires_grad_(True)
         for _ in range(cfg.discriminator_steps - 1):
@@ -337,10 +353,14 @@ class Synthesizer:
             loss_g = loss_g + cfg.target_weight * loss_t
         if data.rules is not None:
             loss_g = loss_g + cfg.rule_weight * data.rules(torch.softmax(data.layout.blocks(raw), dim=2))
+        loss_p = torch.zeros((), device=self.device)
+        if self._pair_loss is not None:
+            loss_p = self.pair_loss(data, fake, j, c)
+            loss_g = loss_g + cfg.pair_weight * loss_p
         self._opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self._opt_g.step()
-        return torch.stack([loss_g.detach(), loss_d, cond_loss.detach(), loss_t.detach()])
+        return torch.stack([loss_g.detach(), loss_d, cond_loss.detach(), loss_t.detach(), loss_p.detach()])
 
     def _batch(self, data: _TrainingData):
         """Real rows and generated rows for one set of conditional vectors, and the vectors as the index
@@ -393,6 +413,13 @@ class Synthesizer:
         self._opt_t.step()
         model.requires_grad_(False)
         return model.loss(fake, model.label(fake).detach())
+
+    def pair_loss(self, data: _TrainingData, fake: torch.Tensor, j: torch.Tensor | None,
+                  c: torch.Tensor | None) -> torch.Tensor:
+        """The pair tables' loss on a generated batch, its rows weighted back to the true frequencies of their
+        conditions (synth.pairs)."""
+        weights = None if j is None else data.sampler.weights(j, c)
+        return self._pair_loss(fake[:, data.layout.n_scalars:], weights)
 
     def _restore_rng(self) -> None:
         if self._resume_state is None:

@@ -25,6 +25,12 @@ def dataset(client_for):  # noqa: ANN001, ANN201
     {"privacy": {"epsilon": 1}}, {"privacy": {"epsilon": "1", "delta": 1e-6}}, {"privacy": {"epsilon": -1, "delta": 0}},
     {"privacy": {"epsilon": 1, "delta": 1e-6, "sigma": 3}}, {"privacy": [1, 1e-6]}, {"rare_threshold": 0},
     {"rare_categories": "drop"},
+    {"privacy": {"epsilon": 1, "delta": 1e-6, "categories": {"nope": ["a"]}}},
+    {"privacy": {"epsilon": 1, "delta": 1e-6, "categories": {"sex": "Male"}}},
+    {"privacy": {"epsilon": 1, "delta": 1e-6, "categories": {"sex": [["Male"]]}}},
+    {"privacy": {"epsilon": 1, "delta": 1e-6, "bounds": {"sex": [0, 1]}}},
+    {"privacy": {"epsilon": 1, "delta": 1e-6, "bounds": {"age": [90, 17]}}},
+    {"privacy": {"epsilon": 1, "delta": 1e-6, "bounds": {"age": [17]}}},
 ])
 def test_bad_params_are_422_with_a_clear_error(dataset, params):  # noqa: ANN001
     client, data = dataset
@@ -57,7 +63,14 @@ def test_a_privacy_budget_that_cannot_buy_one_epoch_is_422_and_nothing_is_stored
         "batch_size": 50, "privacy": {"epsilon": 20.0, "delta": 1e-5}}})
     assert ok.status_code == 202, ok.text
     job = ok.json()
-    assert job["params"]["privacy"] == {"epsilon": 20.0, "delta": 1e-5, "noise_multiplier": 3.0, "max_grad_norm": 1.0}
+    assert job["params"]["privacy"] == {"epsilon": 20.0, "delta": 1e-5, "noise_multiplier": 3.0, "max_grad_norm": 1.0,
+                                        "categories": {}, "bounds": {}}
+    public = {"epsilon": 20.0, "delta": 1e-5, "categories": {"sex": ["Female", "Male"]}, "bounds": {"age": [17, 90]}}
+    declared = client.post("/v1/jobs", json={"dataset_id": data["id"], "params": {"batch_size": 50, "privacy": public}})
+    assert declared.status_code == 202, declared.text
+    assert declared.json()["params"]["privacy"]["categories"] == {"sex": ["Female", "Male"]}
+    assert declared.json()["params"]["privacy"]["bounds"] == {"age": [17, 90]}
+    client.post(f"/v1/jobs/{declared.json()['id']}/cancel")
     assert job["params"]["rare_threshold"] == 10 and job["params"]["rare_categories"] == "marker"
     assert job["epsilon_spent"] is None
     client.post(f"/v1/jobs/{job['id']}/cancel")

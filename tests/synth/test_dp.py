@@ -1,6 +1,7 @@
 """Differential privacy (synth.dp): the per-group gradients against the ordinary critic's, the accountant's
-figures against dp_accounting's own, training that stops when the budget is spent, and a budget too small for
-one epoch refused before anything is released."""
+figures against dp_accounting's own, training that spends the budget by its last epoch, a budget too small for
+one epoch refused before anything is released, the released statistics (bounds, bins, public domains) and the
+pair tables."""
 
 from __future__ import annotations
 
@@ -125,6 +126,22 @@ def test_the_budget_matches_dp_accountings_own_figures():
     assert budget.epsilon(steps) <= 2.0 < budget.epsilon(steps + 1)
 
 
+def test_the_pair_tables_are_accounted_as_two_more_releases():
+    privacy = dp.Privacy(epsilon=2.0, delta=1e-6, noise_multiplier=3.0, max_grad_norm=1.0)
+    budget = dp.Budget(privacy, n_rows=5000, batch=500, steps=40, pairs=True)
+    accountant = rdp.RdpAccountant(orders=list(dp.ORDERS), neighboring_relation=NeighboringRelation.REPLACE_ONE)
+    accountant.compose(dp_event.ComposedDpEvent([
+        dp_event.GaussianDpEvent(dp.BOUNDS_NOISE * budget.stats), dp_event.GaussianDpEvent(budget.stats),
+        dp_event.GaussianDpEvent(budget.pair_noise), dp_event.GaussianDpEvent(budget.pair_noise)]))
+    accountant.compose(dp_event.SelfComposedDpEvent(
+        dp_event.SampledWithoutReplacementDpEvent(5000, 500, dp_event.GaussianDpEvent(3.0)), 40))
+    assert budget.epsilon() == pytest.approx(accountant.get_epsilon(privacy.delta_rdp), rel=1e-9)
+    alone = rdp.RdpAccountant(orders=list(dp.ORDERS), neighboring_relation=NeighboringRelation.REPLACE_ONE)
+    alone.compose(dp_event.GaussianDpEvent(budget.pair_noise), count=2)
+    assert alone.get_epsilon(privacy.delta_rdp) == pytest.approx(dp.PAIRS_SHARE * 2.0, rel=2e-3)
+    assert budget.epsilon() > dp.Budget(privacy, n_rows=5000, batch=500, steps=40).epsilon()
+
+
 @pytest.fixture(scope="module")
 def small() -> pd.DataFrame:
     from tests.synth.conftest import read_dataset
@@ -136,18 +153,20 @@ def small() -> pd.DataFrame:
 TINY = {"embedding_dim": 16, "generator_dim": (32,), "discriminator_dim": (32,), "batch_size": 500}
 
 
-def test_training_stops_when_the_budget_is_spent(small, tmp_path):
+def test_training_spends_the_budget_by_its_last_epoch(small, tmp_path):
     seen = []
     privacy = {"epsilon": 2.0, "delta": 1e-6, "noise_multiplier": 3.0}
-    model = Synthesizer(epochs=500, seed=0, privacy=privacy, **TINY)
+    model = Synthesizer(epochs=30, seed=0, privacy=privacy, **TINY)
     model.fit(small, on_epoch=seen.append)
-    assert 1 <= model.epochs_done < 500
+    assert model.epochs_done == 30  # the critic's steps are spread over every epoch
     spent = [info.epsilon for info in seen]
-    assert all(a < b for a, b in zip(spent, spent[1:], strict=False)) and spent[-1] <= 2.0
-    budget = dp.Budget(dp.Privacy.of(privacy), 3000, 500, model.privacy_spent["critic_steps"])
-    assert budget.epsilon(budget.steps + 1) > 2.0  # one more step would have passed it
+    assert all(a <= b for a, b in zip(spent, spent[1:], strict=False)) and spent[0] < spent[-1] <= 2.0
+    budget = dp.Budget(dp.Privacy.of(privacy), 3000, 500, model.privacy_spent["critic_steps"], pairs=True)
+    assert budget.epsilon(budget.steps + 1) > 2.0  # one more critic step would have passed it
     assert model.privacy_spent["epsilon"] == pytest.approx(spent[-1], abs=1e-6)
+    assert model.privacy_spent["pair_tables_noise_multiplier"] == pytest.approx(budget.pair_noise)
     assert "discriminator" not in seen[-1].losses  # the critic's loss reads real rows
+    assert 0 <= seen[-1].losses["pairs"] <= 1  # the released tables' distance: post-processing
     model.save(tmp_path)
     stored = json.loads((tmp_path / "model.json").read_text())
     assert stored["privacy"]["epsilon"] == pytest.approx(spent[-1], abs=1e-6)
@@ -169,10 +188,13 @@ def test_a_checkpoint_resumes_the_accounting(small, tmp_path):
     model.save_checkpoint(tmp_path)
     resumed = Synthesizer.from_checkpoint(tmp_path)
     assert resumed._budget.steps == model._budget.steps
+    assert bool(resumed._pair_loss.filled)  # the released tables come back with the checkpoint, not re-released
+    assert torch.equal(resumed._pair_loss.target, model._pair_loss.target)
     resumed.config.epochs = 3
     resumed.fit(small)
-    assert resumed._budget.steps == model._budget.steps + 6
+    assert resumed._budget.steps > model._budget.steps
     assert resumed.privacy_spent["epsilon"] > model.privacy_spent["epsilon"]
+    assert resumed.privacy_spent["epsilon"] <= 3.0
 
 
 def test_a_budget_that_cannot_buy_one_epoch_is_refused_before_training(small):
@@ -201,4 +223,79 @@ def test_privacy_settings_are_checked(privacy, message):
 
 def test_no_privacy_is_the_default_and_costs_nothing():
     assert Config().privacy is None
-    assert np.isclose(dp.STATS_SHARE, 0.25)
+    assert dp.STATS_SHARE + dp.PAIRS_SHARE < 1  # the critic's DP-SGD keeps a share of every budget
+
+
+def test_the_bulk_of_a_thin_column_is_found_where_one_far_bin_is_the_fullest():
+    edges = np.arange(0.0, 41.0)  # 41 edges: 42 bins, the outer two open
+    counts = np.zeros(42)
+    counts[10:26] = 120.0  # a column spread thinly over 16 bins, each below twice the noise of 100
+    counts[38] = 330.0  # noise alone filled a far bin: the fullest single one, yet below the 1e-3 threshold
+    low, high = dp._bounds(counts, edges, 100.0)
+    assert (low, high) == (9.0, 25.0)  # bins 10 to 25 lie between edges 9 and 25
+    assert dp._bounds(np.eye(1, 42, 20).ravel() * 1000, edges, 100.0) == (19.0, 20.0)
+
+
+def test_histograms_get_as_many_bins_as_the_noise_allows():
+    assert dp.fine_bins(100_000, 10.0) == dp.FINE_BINS
+    assert dp.fine_bins(2_100, 68.0) == 7  # 2,100 rows / (4 * 68)
+    assert dp.fine_bins(200, 68.0) == dp.MIN_BINS
+
+
+def test_few_integers_become_categories_and_noise_adds_no_null(small):
+    from synth.schema import infer_schema
+
+    schema = infer_schema(small)
+    config = Config(batch_size=500, privacy={"epsilon": 50.0, "delta": 1e-6})
+    frame = small.assign(hours=np.clip(small["hours-per-week"] // 10, 1, 6))
+    schema = infer_schema(frame)
+    t, _ = dp.fit_private(schema, frame, config, dp.check_budget(len(frame), config), seed=0)
+    hours = t.discrete[t.blocks[t.block_of("hours")][1]]
+    assert set(hours.categories) <= set(range(1, 7)) and len(hours.categories) >= 4
+    assert all(None not in enc.categories for enc in t.discrete)  # no column has nulls: none is released
+
+
+def test_public_values_and_bounds_replace_what_noise_would_hide(small):
+    rare = small["native-country"].value_counts().index[-1]  # held by a row or two
+    public = {"epsilon": 2.0, "delta": 1e-6, "categories": {"native-country": [rare, " United-States"]},
+              "bounds": {"age": [17, 90]}}
+    model = Synthesizer(epochs=2, seed=0, privacy=public, **TINY).fit(small)
+    country = model.transformer.discrete[model.transformer.blocks[model.transformer.block_of("native-country")][1]]
+    assert " United-States" in country.categories
+    assert set(country.categories) <= {rare, " United-States", MARKER}  # the rest of the countries: the marker
+    assert MARKER in country.categories  # a tenth of the rows are from other countries: their bin passes
+    age = next(s for s in model.schema.columns if s.name == "age")
+    assert (age.minimum, age.maximum) == (17.0, 90.0)
+    with pytest.raises(SynthError, match="not a column of the table"):
+        Synthesizer(epochs=1, privacy={**public, "categories": {"nope": ["a"]}}, **TINY).fit(small)
+    with pytest.raises(SynthError, match="public bounds are for continuous and integer columns"):
+        Synthesizer(epochs=1, privacy={**public, "bounds": {"sex": [0, 1]}}, **TINY).fit(small)
+
+
+@pytest.mark.parametrize("privacy, message", [
+    ({"epsilon": 1.0, "delta": 1e-6, "categories": {"sex": []}}, "must be a list of 1 to"),
+    ({"epsilon": 1.0, "delta": 1e-6, "categories": {"sex": ["a", "a"]}}, "more than once"),
+    ({"epsilon": 1.0, "delta": 1e-6, "categories": ["sex"]}, "must be an object"),
+    ({"epsilon": 1.0, "delta": 1e-6, "bounds": {"age": [90, 17]}}, "low below high"),
+    ({"epsilon": 1.0, "delta": 1e-6, "bounds": {"age": [0, float("inf")]}}, "two finite numbers"),
+])
+def test_public_domains_are_checked(privacy, message):
+    with pytest.raises(SynthError, match=message):
+        Synthesizer(privacy=privacy)
+
+
+def test_the_released_pair_tables_keep_a_strong_link_and_drop_what_noise_hides():
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 2, 5000)
+    codes = np.stack([a, a, rng.integers(0, 2, 5000)], axis=1).astype(np.int32)
+    loose = dp.Budget(dp.Privacy(epsilon=50.0, delta=1e-6, noise_multiplier=3.0, max_grad_norm=1.0), 5000, 500,
+                      pairs=True)
+    shares, weight = dp.release_pairs(codes, [2, 2, 2], loose, seed=0)[(0, 1)]
+    assert weight > 0.99 and shares[0, 1] + shares[1, 0] < 0.01  # the two columns always agree
+    # At epsilon 0.5 the noise (sd about 30 rows a cell) is far above the independent pairs' chance departures:
+    # they keep little weight, the strong link nearly all of it.
+    tight = dp.Budget(dp.Privacy(epsilon=0.5, delta=1e-6, noise_multiplier=3.0, max_grad_norm=1.0), 5000, 500,
+                      pairs=True)
+    runs = [dp.release_pairs(codes, [2, 2, 2], tight, seed=seed) for seed in range(5)]
+    assert min(run[(0, 1)][1] for run in runs) > 0.95
+    assert np.mean([run[pair][1] for run in runs for pair in ((0, 2), (1, 2))]) < 0.3

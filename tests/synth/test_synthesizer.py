@@ -187,8 +187,9 @@ def test_load_refuses_other_files(tmp_path):
         Synthesizer.load(tmp_path / "missing")
 
 
-# The target's model resumes too.
-@pytest.mark.parametrize("settings", [{}, {"target": "income", "target_loss": "on"}, {"target": "age"}])
+# The target's model and the pair tables resume too.
+@pytest.mark.parametrize("settings", [{}, {"target": "income", "target_loss": "on"}, {"target": "age"},
+                                      {"pair_loss": "on"}])
 def test_checkpoint_resume_equals_uninterrupted_training(tmp_path, adult_small, settings):
     df = adult_small.iloc[:600]
     straight = Synthesizer(epochs=4, batch_size=100, seed=3, **settings).fit(df)
