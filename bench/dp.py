@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from bench import common, datasets
 from bench.privacy import NoPrivacyOption, score, train_ours
 
@@ -43,6 +45,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--synths", default=",".join(PEERS), help=f"peers, from {PEERS}")
     p.add_argument("--epochs", type=int, default=300, help="most epochs for the GANs (DP stops them earlier)")
     p.add_argument("--ours", action="store_true", help="also our engine with privacy={epsilon, delta}")
+    p.add_argument("--ours-settings", default="{}", help="JSON of engine settings for ours beside the privacy "
+                   "(a lever to compare with the defaults)")
+    p.add_argument("--public-categories", action="store_true",
+                   help="declare the text columns' values public for ours (privacy.categories), as smartnoise "
+                   "takes every peer's categories from the rows")
+    p.add_argument("--public-bounds", action="store_true",
+                   help="declare the numeric columns' ranges public for ours (privacy.bounds), as smartnoise's were "
+                   "where its DP estimate of them failed")
     p.add_argument("--max-rows", type=int, default=0, help="seeded subset of each table (0: whole tables)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0)
@@ -52,6 +62,27 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--from-json", help="render saved bench/out/dp-*.json files (comma-separated: one table, "
                    "each run's command and date listed), running nothing")
     return p.parse_args(argv)
+
+
+def ours_label(args: argparse.Namespace) -> str:
+    """Ours' side in the table, naming what it was told is public."""
+    public = [name for name, on in (("categories", args.public_categories), ("bounds", args.public_bounds)) if on]
+    return "ours" + (f", public {' and '.join(public)}" if public else "")
+
+
+def public_categories(train, args: argparse.Namespace) -> dict:
+    """Ours' public domains, read off the training split as smartnoise reads its peers': with --public-categories,
+    {"categories": each text column's values}; with --public-bounds, {"bounds": each numeric column's range}."""
+    out = {}
+    text = [c for c in train.columns if not pd.api.types.is_numeric_dtype(train[c])]
+    if args.public_categories:
+        out["categories"] = {c: sorted(str(v) for v in train[c].dropna().unique()) for c in text}
+    if args.public_bounds:
+        from synth.schema import infer_schema
+
+        numeric = [s.name for s in infer_schema(train).columns if s.kind in ("continuous", "integer")]
+        out["bounds"] = {c: [float(train[c].min()), float(train[c].max())] for c in numeric}
+    return out
 
 
 def run_peer(synth: str, name: str, epsilon: float, args: argparse.Namespace, log_dir: Path) -> dict:
@@ -108,14 +139,16 @@ def run(args: argparse.Namespace) -> dict:
         for epsilon in epsilons:
             sides = [(s, None) for s in synths] + ([("ours", None)] if args.ours else [])
             for side, _ in sides:
-                run_ = {"side": side, "epsilon": epsilon, "delta": args.delta}
+                run_ = {"side": ours_label(args) if side == "ours" else side, "epsilon": epsilon, "delta": args.delta}
                 if side == "ours":
                     if record["ours_skipped"]:
                         continue
                     try:
                         common.set_threads(args.threads)
                         model, info = train_ours(train, args.epochs, args.seed,
-                                                 privacy={"epsilon": epsilon, "delta": args.delta})
+                                                 privacy={"epsilon": epsilon, "delta": args.delta,
+                                                          **public_categories(train, args)},
+                                                 settings=json.loads(args.ours_settings))
                     except NoPrivacyOption as exc:
                         record["ours_skipped"] = str(exc)
                         print(f"[dp] ours: {exc}", flush=True)
@@ -159,7 +192,7 @@ def merge(records: list[dict]) -> dict:
                 else:
                     rows.append(run_)
         out["ours_skipped"] = out.get("ours_skipped") or r.get("ours_skipped")
-    if any(run_["side"] == "ours" for e in out["datasets"].values() for run_ in e["runs"]):
+    if any(run_["side"].startswith("ours") for e in out["datasets"].values() for run_ in e["runs"]):
         out["ours_skipped"] = None  # a later run measured ours: an earlier run's skip no longer holds
     for e in out["datasets"].values():
         e["runs"].sort(key=lambda run_: (run_["epsilon"], PEERS.index(run_["side"]) if run_["side"] in PEERS
@@ -184,6 +217,12 @@ def render(record: dict) -> str:
              + "; seeded 70/30 split; as many synthetic rows as training rows; every side scored by "
              "`synth.quality.report` and the report's membership attacks",
              ""]
+    sides = {r["side"] for e in record["datasets"].values() for r in e["runs"]}
+    if any(side.startswith("ours") for side in sides):
+        lines[-1:-1] = ["- **Ours:** the engine's defaults but `batch_size=100`; \"public categories\": each text "
+                        "column's values declared public (`privacy.categories`), read off the training split as "
+                        "smartnoise reads every peer's categories; \"public bounds\": each numeric column's range "
+                        "too (`privacy.bounds`), as smartnoise's were supplied where its DP estimate failed"]
     if record.get("ours_skipped"):
         lines += [f"Ours is not in this table: {record['ours_skipped']}.", ""]
     lines += ["| dataset | ε | side | overall | shapes | pairs (all) | TSTR (real) | detection AUC "

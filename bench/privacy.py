@@ -34,9 +34,11 @@ class NoPrivacyOption(Exception):
 DP_BATCH = 100
 
 
-def train_ours(train, epochs: int, seed: int, seconds: float | None = None, privacy: dict | None = None):
+def train_ours(train, epochs: int, seed: int, seconds: float | None = None, privacy: dict | None = None,
+               settings: dict | None = None):
     """Our engine fitted on `train` with the benchmark's shared hyperparameters; (model, info). With `privacy`
-    ({"epsilon", "delta"}), trained with differential privacy, or NoPrivacyOption when the engine has none."""
+    ({"epsilon", "delta"}), trained with differential privacy, or NoPrivacyOption when the engine has none;
+    `settings` then adds engine settings to its defaults."""
     from synth import Synthesizer
 
     hyper = {**common.HYPER, "epochs": epochs, "seed": seed, "device": "cpu"}
@@ -47,7 +49,7 @@ def train_ours(train, epochs: int, seed: int, seconds: float | None = None, priv
             raise NoPrivacyOption("this engine has no privacy option (issue 17's DP-SGD training): ours is skipped")
         # The engine's defaults but the batch: at 500 of a 2,100-row cut, one epoch alone costs more than
         # epsilon 1 (the 422 a user gets says so); 100 rows a batch samples a twentieth of the table a step.
-        hyper = {"seed": seed, "device": "cpu", "privacy": privacy, "batch_size": DP_BATCH}
+        hyper = {"seed": seed, "device": "cpu", "privacy": privacy, "batch_size": DP_BATCH, **(settings or {})}
     model = Synthesizer(**hyper)
     done = []
     start = time.perf_counter()
