@@ -117,8 +117,10 @@
     return out;
   }
 
-  // Each loss keeps its colour; the legend names only those the job reports (target: a job with a numeric target).
-  var LOSS_COLORS = {generator: "#3b6ea5", discriminator: "#c0392b", conditional: "#2e8b57", target: "#8a5a9b"};
+  // Each loss keeps its colour; the legend names only those the job reports (target: a job with a numeric target;
+  // pairs: a job taught the pair tables, every differentially private one by default).
+  var LOSS_COLORS = {generator: "#3b6ea5", discriminator: "#c0392b", conditional: "#2e8b57", target: "#8a5a9b",
+                     pairs: "#b7791f"};
   function lossColors(values) {
     var present = {};
     values.forEach(function (v) { present[v.loss] = true; });
