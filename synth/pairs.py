@@ -24,13 +24,28 @@ import torch
 from torch import nn
 
 MOMENTUM = 0.9  # of the generated tables' moving average
+# The loss works on a (slots)^2 matrix, so a wide table is taught the tables of its blocks of at most MAX_WIDTH
+# slots, in column order, while they add up to MAX_SLOTS (a 10,000-row batch times 1,024^2 is 10 GFLOP a step).
+MAX_WIDTH = 64
+MAX_SLOTS = 1024
+
+
+def taught_blocks(widths: list[int]) -> list[int]:
+    """The blocks whose tables are taught: more than one slot (a numeric column of one mode says nothing), at most
+    MAX_WIDTH, in order while their slots add up to MAX_SLOTS. Read off the widths alone: no row is looked at."""
+    out, slots = [], 0
+    for b, w in enumerate(widths):
+        if 1 < w <= MAX_WIDTH and slots + w <= MAX_SLOTS:
+            out.append(b)
+            slots += w
+    return out
 
 
 def pair_counts(codes: np.ndarray, widths: list[int]) -> dict[tuple[int, int], np.ndarray]:
-    """{(block i, block j): (width i, width j) counts} for every pair of blocks i < j of `codes` (rows, blocks), but
-    blocks of one slot (a numeric column of one mode), whose tables say nothing."""
+    """{(block i, block j): (width i, width j) counts} for every pair i < j of the taught blocks of `codes` (rows,
+    blocks)."""
     out = {}
-    blocks = [b for b, w in enumerate(widths) if w > 1]
+    blocks = taught_blocks(widths)
     for x, i in enumerate(blocks):
         for j in blocks[x + 1:]:
             cells = codes[:, i].astype(np.int64) * widths[j] + codes[:, j]
@@ -98,8 +113,14 @@ class PairLoss(nn.Module):
 
     def __init__(self, widths: list[int]):
         super().__init__()
-        self.starts = np.concatenate([[0], np.cumsum(widths)]).astype(int)
-        k = int(self.starts[-1])
+        blocks = taught_blocks(widths)
+        first = np.concatenate([[0], np.cumsum(widths)]).astype(int)
+        # Each taught block's start in the matrix, and the slots of the one-hot row it takes them from.
+        starts = np.concatenate([[0], np.cumsum([widths[b] for b in blocks])]).astype(int)
+        self.starts = {b: (int(starts[x]), int(starts[x + 1])) for x, b in enumerate(blocks)}
+        self.register_buffer("columns", torch.tensor([c for b in blocks for c in range(first[b], first[b + 1])],
+                                                     dtype=torch.long), persistent=False)
+        k = int(starts[-1])
         self.register_buffer("target", torch.zeros(k, k))
         self.register_buffer("weight", torch.zeros(k, k))
         self.register_buffer("average", torch.zeros(k, k))
@@ -111,8 +132,9 @@ class PairLoss(nn.Module):
         s = self.starts
         target, weight = torch.zeros_like(self.target), torch.zeros_like(self.weight)
         for (i, j), (shares, w) in tables.items():
-            target[s[i]:s[i + 1], s[j]:s[j + 1]] = torch.from_numpy(shares).to(target)
-            weight[s[i]:s[i + 1], s[j]:s[j + 1]] = w
+            (a, b), (c, d) = s[i], s[j]
+            target[a:b, c:d] = torch.from_numpy(shares).to(target)
+            weight[a:b, c:d] = w
         total = sum(w for _, w in tables.values())
         self.target.copy_(target)
         self.weight.copy_(weight / (2 * total) if total > 0 else weight)
@@ -122,6 +144,7 @@ class PairLoss(nn.Module):
         """`one_hot`: (rows, one-hot columns) generated rows as the critic sees them; `row_weights`: each row's weight
         (undoing the conditions' draw by log-frequency), or None. The weighted mean total variation distance; its
         gradient follows each cell's error as the moving average reads it."""
+        one_hot = one_hot[:, self.columns]
         w = torch.ones(len(one_hot), device=one_hot.device) if row_weights is None else row_weights
         gram = (one_hot * (w / w.sum())[:, None]).t() @ one_hot
         if not bool(self.started):

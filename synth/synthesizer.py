@@ -34,7 +34,7 @@ from synth.ids import IdSpec, fit_id, generate_ids
 from synth.memory import keep_freed_memory
 from synth.networks import BlockLayout, Discriminator, FrozenGenerator, Generator, gradient_penalty
 from synth.output import category_column, datetime_resolution, numeric_column
-from synth.pairs import PairLoss, pair_counts, shrink
+from synth.pairs import PairLoss, pair_counts, shrink, taught_blocks
 from synth.parallel import run_in_order
 from synth.protect import protect_schema
 from synth.rules import PairRules, RuleLoss
@@ -289,7 +289,8 @@ class Synthesizer:
         self._opt_d = torch.optim.Adam(self._discriminator.parameters(), lr=cfg.discriminator_lr,
                                        betas=(0.5, 0.9), weight_decay=cfg.discriminator_decay, fused=True)
         if cfg.pair_loss == "on" or (cfg.pair_loss == "auto" and cfg.privacy is not None):
-            self._pair_loss = PairLoss(t.block_widths()).to(self.device) if len(t.block_widths()) > 1 else None
+            taught = len(taught_blocks(t.block_widths())) > 1
+            self._pair_loss = PairLoss(t.block_widths()).to(self.device) if taught else None
         if cfg.target is None or cfg.privacy is not None or cfg.target_loss == "off":
             return
         self._target_model = target_model(t, cfg.target, self._layout(), cfg.discriminator_dim,

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from synth import Synthesizer
-from synth.pairs import PairLoss, pair_counts, shrink, strongest
+from synth import Synthesizer, pairs
+from synth.pairs import PairLoss, pair_counts, shrink, strongest, taught_blocks
 from synth.sampler import ConditionalSampler
 
 
@@ -19,6 +19,22 @@ def test_pair_counts_by_hand_and_blocks_of_one_slot_left_out():
     assert counts[(0, 1)].tolist() == [[0, 1], [1, 1]]
     assert counts[(0, 3)].tolist() == [[0, 0, 1], [1, 0, 1]]
     assert counts[(1, 3)].tolist() == [[0, 0, 1], [1, 0, 1]]
+
+
+def test_a_wide_table_is_taught_the_tables_of_its_narrower_blocks_within_the_slots():
+    w = pairs.MAX_WIDTH
+    widths = [2, 1, w + 1, 3] + [w] * (pairs.MAX_SLOTS // w) + [2, 4]
+    taught = taught_blocks(widths)
+    last_wide = 3 + pairs.MAX_SLOTS // w  # the one wide block that no longer fits beside the 5 slots before it
+    assert taught == [0, 3] + list(range(4, last_wide)) + [last_wide + 1, last_wide + 2]
+    slots = sum(widths[b] for b in taught)
+    assert slots <= pairs.MAX_SLOTS
+    loss = PairLoss(widths)
+    assert loss.target.shape == (slots, slots)
+    first = np.cumsum([0] + widths)
+    assert loss.columns.tolist() == [c for b in taught for c in range(first[b], first[b + 1])]
+    codes = np.zeros((4, len(widths)), dtype=np.int32)
+    assert len(pair_counts(codes, widths)) == len(taught) * (len(taught) - 1) // 2
 
 
 def test_shrink_keeps_exact_tables_and_shrinks_noisy_ones_by_hand():
