@@ -18,7 +18,7 @@ from app.core.errors import APIError
 from app.models import ACTIVE_STATES, Dataset, Job, JobStatus, Model
 from app.params import JobParams, engine_settings, holdout_rows
 from app.storage import BlobStore
-from synth.config import Config
+from synth.config import Config, check_public_domains
 from synth.errors import SynthError
 
 log = logging.getLogger("synthd.api")
@@ -49,8 +49,11 @@ def new_job(dataset: Dataset, params: JobParams, settings: Settings | None = Non
                        f"could learn; its columns are {sorted(columns)} (ID columns are replaced by new keys and "
                        "constant columns say nothing about anyone, so neither can be sensitive)")
     if params.privacy is not None:
-        _check_public_domains(params.privacy.model_dump(), {c["name"]: kinds.get(c["name"], c["kind"])
-                                                             for c in dataset.schema["columns"]})
+        try:
+            check_public_domains(params.privacy.model_dump(), {c["name"]: kinds.get(c["name"], c["kind"])
+                                                               for c in dataset.schema["columns"]})
+        except SynthError as exc:
+            raise APIError(422, "invalid_request", str(exc)) from None
     stored = params.model_dump()
     stored["column_kinds"] = kinds or None
     if params.privacy is not None:
@@ -64,15 +67,6 @@ def new_job(dataset: Dataset, params: JobParams, settings: Settings | None = Non
             raise APIError(422, "privacy_budget_too_small", str(exc)) from None
     return Job(tenant_id=dataset.tenant_id, dataset_id=dataset.id, params=stored, epochs=params.epochs,
                status=JobStatus.QUEUED, epoch=0, attempts=0)
-
-
-def _check_public_domains(privacy: dict, kinds: dict[str, str]) -> None:
-    """privacy.categories and privacy.bounds name columns of the dataset of the kinds they are for."""
-    for key, allowed in (("categories", ("categorical", "boolean")), ("bounds", ("continuous", "integer"))):
-        wrong = sorted(name for name in privacy.get(key) or {} if kinds.get(name) not in allowed)
-        if wrong:
-            raise APIError(422, "invalid_request", f"privacy.{key} names {wrong}, not {' or '.join(allowed)} "
-                           f"column(s) of this dataset; its columns are {kinds}")
 
 
 def cancel_job(session: Session, job: Job, settings: Settings) -> None:

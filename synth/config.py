@@ -75,6 +75,18 @@ def privacy_settings(value: dict) -> dict:
     return out
 
 
+PUBLIC_KINDS = {"categories": ("categorical", "boolean"), "bounds": ("continuous", "integer")}
+
+
+def check_public_domains(privacy: dict, kinds: dict[str, str]) -> None:
+    """privacy.categories and privacy.bounds name columns (of `kinds`, {column: kind}) of the kinds they are for."""
+    for key, allowed in PUBLIC_KINDS.items():
+        wrong = sorted(name for name in privacy.get(key) or {} if kinds.get(name) not in allowed)
+        if wrong:
+            raise SynthError(f"privacy.{key} names {wrong}, not {' or '.join(allowed)} column(s) of the table; "
+                             f"its columns are {kinds}")
+
+
 def _public_bounds(key: str, value: Any) -> dict[str, list[float]]:
     """{column: [low, high]}, finite numbers with low < high."""
     if not isinstance(value, dict) or len(value) > MAX_PUBLIC_COLUMNS:

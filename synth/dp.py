@@ -53,6 +53,7 @@ import torch
 from scipy.stats import norm
 from torch import nn
 
+from synth.config import check_public_domains, privacy_settings
 from synth.errors import SynthError
 from synth.gmm import fit_mixture
 from synth.ids import IdSpec
@@ -70,6 +71,7 @@ MIN_BINS = 4
 BOUNDS_WINDOW = 4  # stage 1's bins summed to grow a column's bulk: a factor of 4 in value on the sqrt(2) grid
 GROW_NOISES = 1.5  # the bulk grows while the bins beyond pass this many noise sds: noise alone does 7% of the time
 BIN_NOISES = 4.0  # fewer bins while an even spread would put fewer rows than this many noise sds in each
+EMPTY_NOISES = 2.0  # a noisy count under this many noise sds is taken as empty: noise alone passes 2 sds 2% of the time
 MIXTURE_POINTS = 10_000  # points drawn from a column's noisy histogram to fit its mixture on
 # RDP orders: dp_accounting's default list thinned (a bound at fewer orders is looser, never wrong), so that an
 # accounting takes about a second.
@@ -92,8 +94,6 @@ class Privacy:
 
     @classmethod
     def of(cls, settings: dict) -> Privacy:
-        from synth.config import privacy_settings
-
         return cls(**privacy_settings(settings))
 
     @property
@@ -295,17 +295,8 @@ def fit_private(schema: Schema, df: pd.DataFrame, config, budget: Budget, seed: 
     n = len(df)
     numeric = [s for s in schema.columns if s.numeric]
     discrete = [s for s in schema.columns if s.kind in ("categorical", "boolean", "constant")]
-    kinds = {s.name: s.kind for s in schema.columns}
-    for name in budget.privacy.categories:
-        if kinds.get(name) not in ("categorical", "boolean"):
-            raise SynthError(f"privacy.categories lists values for {name!r}, which is "
-                             f"{'not a column of the table' if name not in kinds else 'a ' + kinds[name] + ' column'}:"
-                             " public values are for categorical and boolean columns")
-    for name in budget.privacy.bounds:
-        if kinds.get(name) not in ("continuous", "integer"):
-            raise SynthError(f"privacy.bounds gives a range for {name!r}, which is "
-                             f"{'not a column of the table' if name not in kinds else 'a ' + kinds[name] + ' column'}:"
-                             " public bounds are for continuous and integer columns")
+    check_public_domains({"categories": budget.privacy.categories, "bounds": budget.privacy.bounds},
+                         {s.name: s.kind for s in schema.columns})
     found = [s for s in numeric if s.name not in budget.privacy.bounds]  # stage 1 reads only these
     sens1, sens2 = math.sqrt(2 * max(1, len(found))), math.sqrt(2 * max(1, len(numeric) + len(discrete)))
     s1, s2 = BOUNDS_NOISE * budget.stats * sens1, budget.stats * sens2
@@ -316,20 +307,13 @@ def fit_private(schema: Schema, df: pd.DataFrame, config, budget: Budget, seed: 
     # Stage 1: bounds.
     values = {s.name: numeric_values(df[s.name], s) for s in numeric}
     for spec in numeric:
-        x = values[spec.name]
         if spec.name in budget.privacy.bounds:  # public: nothing to find (its share of stage 1 goes unused)
             low, high = budget.privacy.bounds[spec.name]
-            if _integral(spec):
-                low, high = math.ceil(low), max(math.ceil(low), math.floor(high))
-            spec.minimum, spec.maximum = float(low), float(high)
-            continue
-        edges = _coarse_edges(spec)
-        counts = np.bincount(np.searchsorted(edges, x[~np.isnan(x)], side="right"), minlength=len(edges) + 1)
-        noisy = counts + rng.normal(0, s1, len(counts))
-        # Noise alone passes this in any of the bins with probability 1e-3: a spurious far bin would stretch
-        # the column's range by orders of magnitude.
-        low, high = _bounds(noisy, edges, s1)
-        if _integral(spec):  # inward: the integers the bins hold
+        else:
+            x, edges = values[spec.name], _coarse_edges(spec)
+            counts = np.bincount(np.searchsorted(edges, x[~np.isnan(x)], side="right"), minlength=len(edges) + 1)
+            low, high = _bounds(counts + rng.normal(0, s1, len(counts)), edges, s1)
+        if _integral(spec):  # inward: the integers the range holds
             low, high = math.ceil(low), max(math.ceil(low), math.floor(high))
         spec.minimum, spec.maximum = float(low), float(high)
     # Stage 2: the columns' distributions.
@@ -378,16 +362,20 @@ def _integral(spec) -> bool:  # noqa: ANN001
     return spec.kind == "integer" or spec.dtype.startswith(("int", "uint", "Int", "UInt"))
 
 
+def _emptied(noisy: np.ndarray, noise: float) -> np.ndarray:
+    """Noisy counts, those under EMPTY_NOISES noise sds set to 0: an empty bin stays empty."""
+    return np.where(noisy > EMPTY_NOISES * noise, noisy, 0.0)
+
+
 def _private_integers(spec, x: np.ndarray, noise: float, rng) -> DiscreteEncoder:  # noqa: ANN001
     """A numeric column of few integers between its released bounds, as categories: one noisy histogram, a bin per
-    integer (the value clipped into the bounds) and one for nulls; as in _private_continuous, a bin whose noisy
-    count does not pass twice the noise is empty."""
+    integer (the value clipped into the bounds) and one for nulls, emptied as _private_continuous's are."""
     low, high = int(spec.minimum), int(spec.maximum)
     null = np.isnan(x)
     inside = np.clip(np.rint(x[~null]), low, high).astype(np.int64) - low
     raw = np.concatenate([np.bincount(inside, minlength=high - low + 1), [null.sum()]]).astype(np.float64)
     released = raw + rng.normal(0, noise, len(raw))
-    noisy = np.where(released > 2 * noise, released, 0.0)
+    noisy = _emptied(released, noise)
     counts, nulls = noisy[:-1], noisy[-1]
     if counts.sum() <= 0:  # the fullest bin as released
         counts = (np.arange(len(counts)) == np.argmax(released[:-1])).astype(np.float64)
@@ -422,7 +410,7 @@ def _private_continuous(spec, x: np.ndarray, noise: float, max_modes: int, bins:
     counts = np.histogram(inside[~at_zero], bins=edges)[0].astype(np.float64)
     raw = np.concatenate([counts, [float(at_zero.sum()), float(null.sum())]])
     noisy = raw + rng.normal(0, noise, len(raw))
-    noisy = np.where(noisy > 2 * noise, noisy, 0.0)  # noise alone rarely passes 2 sd: empty bins stay empty
+    noisy = _emptied(noisy, noise)
     noisy_bins, noisy_zero, noisy_null = noisy[:bins], noisy[bins] if atom else 0.0, noisy[bins + 1]
     total = noisy_bins.sum() + noisy_zero
     if total <= 0:
@@ -463,7 +451,7 @@ def _private_continuous(spec, x: np.ndarray, noise: float, max_modes: int, bins:
 def _private_discrete(spec, series: pd.Series, noise: float, threshold: float, n: int, config,  # noqa: ANN001
                       rng, domain: list | None = None) -> DiscreteEncoder:
     """A categorical column's encoder from its noisy counts: the values whose count passes `threshold`, or with a
-    public `domain`, each listed value whose noisy count passes twice the noise."""
+    public `domain`, each listed value whose noisy count is not emptied (`_emptied`)."""
     counts = series.value_counts(dropna=True)
     outside = None
     if domain is not None:  # public values: each one's count is released, however small
@@ -472,10 +460,9 @@ def _private_discrete(spec, series: pd.Series, noise: float, threshold: float, n
         outside = float(sum(c for v, c in by_text.items() if v not in listed))
         counts = pd.Series([by_text.get(str(v), 0) for v in domain], index=pd.Index(domain, dtype=object))
     noisy = counts.to_numpy(dtype=np.float64) + rng.normal(0, noise, len(counts))
-    keep = noisy > (2 * noise if domain is not None else threshold)  # noise alone rarely passes 2 sd
+    keep = noisy > (EMPTY_NOISES * noise if domain is not None else threshold)
     released = pd.Series(noisy[keep], index=counts.index[keep]).sort_values(ascending=False)
-    nulls = float(series.isna().sum()) + rng.normal(0, noise)
-    nulls = nulls if nulls > 2 * noise else 0.0  # as a numeric column's bins: noise alone rarely passes 2 sd
+    nulls = float(_emptied(np.array([series.isna().sum() + rng.normal(0, noise)]), noise)[0])
     text = marker_allowed("categorical", spec.dtype) or spec.kind == "constant"
     if outside is not None:  # the values off the list: one more bin of the same histogram, and the threshold
         outside += rng.normal(0, noise)

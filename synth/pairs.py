@@ -3,7 +3,7 @@
 Under differential privacy the critic learns from noisy, clipped gradients over few steps, and on a small table it
 teaches the generator little about which values go together (BENCHMARKS.md, "Differential privacy against
 smartnoise"). The two-way counts of every pair of blocks (category blocks, and numeric columns' mixture modes) are
-a cheaper way to say it: one Gaussian release (synth.dp, stage 3) gives them all, and the generator is charged
+a cheaper way to say it: two Gaussian releases (synth.dp, stage 3) give them all, and the generator is charged
 for how far the pair tables of its own rows are from them. What the generator learns from released counts is
 post-processing: it costs no more privacy.
 
@@ -147,11 +147,10 @@ class PairLoss(nn.Module):
         one_hot = one_hot[:, self.columns]
         w = torch.ones(len(one_hot), device=one_hot.device) if row_weights is None else row_weights
         gram = (one_hot * (w / w.sum())[:, None]).t() @ one_hot
-        if not bool(self.started):
-            self.average.copy_(gram.detach())
-            self.started.fill_(True)
-        smoothed = MOMENTUM * self.average + (1 - MOMENTUM) * gram.detach()
+        momentum = MOMENTUM * self.started  # the first batch starts the average (as a tensor: no device sync)
+        smoothed = momentum * self.average + (1 - momentum) * gram.detach()
         self.average.copy_(smoothed)
+        self.started.fill_(True)
         error = smoothed - self.target
         value = (self.weight * error.abs()).sum()
         surrogate = (self.weight * error.sign() * gram).sum()

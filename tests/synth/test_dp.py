@@ -266,9 +266,9 @@ def test_public_values_and_bounds_replace_what_noise_would_hide(small):
     assert MARKER in country.categories  # a tenth of the rows are from other countries: their bin passes
     age = next(s for s in model.schema.columns if s.name == "age")
     assert (age.minimum, age.maximum) == (17.0, 90.0)
-    with pytest.raises(SynthError, match="not a column of the table"):
+    with pytest.raises(SynthError, match=r"privacy.categories names \['nope'\], not categorical or boolean"):
         Synthesizer(epochs=1, privacy={**public, "categories": {"nope": ["a"]}}, **TINY).fit(small)
-    with pytest.raises(SynthError, match="public bounds are for continuous and integer columns"):
+    with pytest.raises(SynthError, match=r"privacy.bounds names \['sex'\], not continuous or integer"):
         Synthesizer(epochs=1, privacy={**public, "bounds": {"sex": [0, 1]}}, **TINY).fit(small)
 
 
@@ -299,3 +299,26 @@ def test_the_released_pair_tables_keep_a_strong_link_and_drop_what_noise_hides()
     runs = [dp.release_pairs(codes, [2, 2, 2], tight, seed=seed) for seed in range(5)]
     assert min(run[(0, 1)][1] for run in runs) > 0.95
     assert np.mean([run[pair][1] for run in runs for pair in ((0, 2), (1, 2))]) < 0.3
+
+
+def test_the_pair_tables_carry_the_noise_their_sensitivity_needs(monkeypatch):
+    """sqrt(2 t) sensitivity for t tables: the first release's noise on every table, less on the chosen ones."""
+    import synth.pairs
+
+    seen = {}
+    monkeypatch.setattr(synth.pairs, "shrink", lambda counts, n, noise: seen.update(counts=counts, noise=noise))
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 6, (2000, 5)).astype(np.int32)
+    budget = dp.Budget(dp.Privacy(epsilon=1.0, delta=1e-6, noise_multiplier=3.0, max_grad_norm=1.0), 2000, 500,
+                       pairs=True)
+    dp.release_pairs(codes, [6] * 5, budget, seed=0)
+    exact = synth.pairs.pair_counts(codes, [6] * 5)
+    first = budget.pair_noise * np.sqrt(2 * len(exact))  # 10 tables
+    errors = {pair: (seen["counts"][pair] - table).ravel() for pair, table in exact.items()}
+    once = [pair for pair in exact if seen["noise"][pair] == pytest.approx(first)]
+    twice = [pair for pair in exact if pair not in once]
+    assert len(twice) == 4  # a tree joining 5 blocks
+    assert np.concatenate([errors[p] for p in once]).std() == pytest.approx(first, rel=0.15)
+    second = budget.pair_noise * np.sqrt(2 * len(twice))
+    both = (first ** -2 + second ** -2) ** -0.5
+    assert np.concatenate([errors[p] for p in twice]).std() == pytest.approx(both, rel=0.15)

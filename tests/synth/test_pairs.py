@@ -123,3 +123,20 @@ def test_the_pair_loss_reaches_the_generator_and_is_reported(linked_table):
     assert any(not torch.equal(weights[0][n], weights[1][n]) for n in weights[0])
     off = Synthesizer(seed=0, pair_loss="off", **TINY).fit(linked_table)
     assert off._pair_loss is None and "pairs" not in off.history[-1]
+
+
+def test_generated_rows_are_weighted_back_to_their_conditions_true_frequencies(linked_table, monkeypatch):
+    seen = []
+    forward = PairLoss.forward
+
+    def recording(self, one_hot, row_weights=None):  # noqa: ANN001, ANN202
+        seen.append(row_weights)
+        return forward(self, one_hot, row_weights)
+
+    monkeypatch.setattr(PairLoss, "forward", recording)
+    skewed = linked_table.assign(c=np.where(np.arange(len(linked_table)) % 10 == 0, "s", "t"))
+    Synthesizer(seed=0, pair_loss="on", **{**TINY, "epochs": 1}).fit(skewed)
+    assert seen and all(w is not None for w in seen)
+    # A rare condition ("s", a tenth of the rows) is drawn more often than it occurs: its rows count for less than
+    # a common one's.
+    assert float(torch.cat(seen).min()) < 0.5 and float(torch.cat(seen).max()) > 1.2
