@@ -182,6 +182,10 @@ class Config:
         "and the critic teaches little; 'on' always; 'off' never.", choices=("auto", "on", "off"))
     pair_weight: float = knob(5.0, "Weight of the pair-table loss beside the critic's.", low=0, low_open=True,
                               high=1000)
+    info_weight: float = knob(
+        1.0, "Weight of the information loss (CTAB-GAN, synth.networks.information_loss): how far the generated "
+        "rows' critic features are from the real rows', in mean and spread over a batch, beside the critic's loss. "
+        "0 leaves it out. Off under differential privacy (it reads real rows' features).", low=0, high=1000)
     rare_threshold: int = knob(
         10, "k: a category held by fewer than k training rows is never stored or emitted as itself, and every "
         "number kept about a numeric column (its clipping bounds, quantiles, mixture modes, ID bounds) is an "

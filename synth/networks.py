@@ -269,6 +269,21 @@ class Discriminator(nn.Module):
         """One score per pac group of `data` rows (batch, data_dim)."""
         return self.seq(self.first_layer(data, one_hot_part))
 
+    def features(self, data: torch.Tensor, one_hot_part: torch.Tensor | None = None) -> torch.Tensor:
+        """The last hidden layer's output per pac group, from which `score` makes `forward`'s score."""
+        return self.seq[:-1](self.first_layer(data, one_hot_part))
+
+    def score(self, features: torch.Tensor) -> torch.Tensor:
+        return self.seq[-1](features)
+
+
+def information_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """CTAB-GAN's information loss (Zhao et al. 2021): how far the generated rows' critic features are from the real
+    rows', in their means and in their spreads over the batch. The critic's score alone tells the generator which
+    way each row should move; this also asks the batch to spread over the features as real rows do."""
+    return (torch.linalg.vector_norm(fake.mean(0) - real.mean(0))
+            + torch.linalg.vector_norm(fake.std(0) - real.std(0)))
+
 
 def gradient_penalty(disc: Discriminator, real_first: torch.Tensor, fake_first: torch.Tensor, gen: torch.Generator,
                      weight: float = 10.0) -> torch.Tensor:

@@ -32,7 +32,7 @@ from synth.draws import TaskDraws
 from synth.errors import SynthError
 from synth.ids import IdSpec, fit_id, generate_ids
 from synth.memory import keep_freed_memory
-from synth.networks import BlockLayout, Discriminator, FrozenGenerator, Generator, gradient_penalty
+from synth.networks import BlockLayout, Discriminator, FrozenGenerator, Generator, gradient_penalty, information_loss
 from synth.output import category_column, datetime_resolution, numeric_column
 from synth.pairs import PairLoss, pair_counts, shrink, taught_blocks
 from synth.parallel import run_in_order
@@ -347,7 +347,13 @@ class Synthesizer:
             cond_loss = torch.nn.functional.cross_entropy(data.layout.block_logits(raw, data.cond_block[j]), c)
         else:
             cond_loss = torch.zeros((), device=self.device)
-        loss_g = -D(fake, D.one_hot_part(cond)).mean() + cond_loss
+        part = D.one_hot_part(cond)
+        features = D.features(fake, part)
+        loss_g = -D.score(features).mean() + cond_loss
+        if cfg.info_weight:
+            with torch.no_grad():
+                real_features = D.features(real, part)
+            loss_g = loss_g + cfg.info_weight * information_loss(features, real_features)
         loss_t = torch.zeros((), device=self.device)
         if self._target_model is not None:
             loss_t = self._target_update(real, fake)

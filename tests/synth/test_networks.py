@@ -1,9 +1,11 @@
+import math
+
 import numpy as np
 import pytest
 import torch
 
 from synth import networks
-from synth.networks import BlockLayout, Discriminator, FrozenGenerator, Generator, gradient_penalty
+from synth.networks import BlockLayout, Discriminator, FrozenGenerator, Generator, gradient_penalty, information_loss
 
 
 @pytest.mark.parametrize("cond_dim", [0, 5])
@@ -316,3 +318,21 @@ def test_the_written_out_chained_activation_matches_autograd_forward_and_backwar
         assert torch.allclose(a, b)
     assert torch.autograd.gradcheck(
         lambda r, c: _ChainedActivation.apply(r, gumbel, c * mask, given, layout, 0.2), (raw, chain))
+
+
+def test_information_loss_is_the_distance_of_the_feature_means_plus_that_of_their_spreads():
+    real = torch.tensor([[0.0, 2.0], [2.0, 2.0]])  # means (1, 2), spreads (sqrt 2, 0)
+    fake = torch.tensor([[4.0, 5.0], [4.0, 9.0]])  # means (4, 7), spreads (0, sqrt 8)
+    expected = math.hypot(3.0, 5.0) + math.hypot(math.sqrt(2.0), math.sqrt(8.0))
+    assert information_loss(fake, real).item() == pytest.approx(expected, rel=1e-6)
+    assert information_loss(real, real).item() == 0.0
+
+
+def test_the_critics_features_and_score_make_its_forward():
+    torch.manual_seed(0)
+    critic = Discriminator(data_dim=5, cond_dim=3, hidden=(8, 6), pac=2).eval()
+    data, cond = torch.randn(4, 5), torch.tensor([0, 2, 1, 1])
+    part = critic.one_hot_part(cond)
+    features = critic.features(data, part)
+    assert features.shape == (2, 6)
+    torch.testing.assert_close(critic.score(features), critic(data, part))
