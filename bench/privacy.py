@@ -1,12 +1,14 @@
 """Privacy of our engine without differential privacy, per shared dataset: the report's attacks on a trained model.
 
-    SYNTHD_DATASETS=/path/to/datasets .venv/bin/python -m bench.privacy --epochs 100 --max-rows 10000 --write
+    SYNTHD_DATASETS=/path/to/datasets .venv/bin/python -m bench.privacy --defaults --epochs 0 --max-rows 10000 \
+        --seconds 600 --write
 
 For each table (bench/datasets.py, all of which have a target): the seeded 70/30 split, our engine trained on the
-70% (`--epochs`, or fewer when `--seconds` runs out), as many synthetic rows as training rows, and
-synth.quality.report against the 30% holdout with the target as the sensitive column. Recorded: the membership
-AUCs of both attacks (distance, density) with their limits, the attribute advantage on the target, the DCR share
-and exact copies, and the worker's verdict (worker.scoring.assess_privacy) on them. Raw figures go to
+70% (`--epochs`, or fewer when `--seconds` runs out; with `--defaults` at the engine's defaults and naming the
+table's target, as a job gets them, else at the benchmark's shared hyperparameters), as many synthetic rows as
+training rows, and synth.quality.report against the 30% holdout with the target as the sensitive column. Recorded:
+the membership AUCs of both attacks (distance, density) with their limits, the attribute advantage on the target,
+the DCR share and exact copies, and the worker's verdict (worker.scoring.assess_privacy) on them. Raw figures go to
 bench/out/privacy-<stamp>.json; --write puts the table into BENCHMARKS.md between its markers.
 """
 
@@ -35,13 +37,16 @@ DP_BATCH = 100
 
 
 def train_ours(train, epochs: int, seed: int, seconds: float | None = None, privacy: dict | None = None,
-               settings: dict | None = None):
-    """Our engine fitted on `train` with the benchmark's shared hyperparameters; (model, info). With `privacy`
+               settings: dict | None = None, defaults: bool = False):
+    """Our engine fitted on `train` with the benchmark's shared hyperparameters; (model, info). With `defaults`,
+    the engine's own defaults instead and `settings` added to them (epochs 0: the default budget). With `privacy`
     ({"epsilon", "delta"}), trained with differential privacy, or NoPrivacyOption when the engine has none;
     `settings` then adds engine settings to its defaults."""
     from synth import Synthesizer
 
     hyper = {**common.HYPER, "epochs": epochs, "seed": seed, "device": "cpu"}
+    if defaults:
+        hyper = {"seed": seed, "device": "cpu", **({"epochs": epochs} if epochs else {}), **(settings or {})}
     if privacy is not None:
         from synth.config import knobs
 
@@ -95,7 +100,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.privacy", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--datasets", default=DEFAULT, help=f"comma-separated, from {sorted(datasets.DATASETS)}")
-    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--epochs", type=int, default=100, help="with --defaults, 0: the engine's default budget")
+    p.add_argument("--defaults", action="store_true",
+                   help="the engine's defaults, as a job gets them, naming the table's target, instead of the "
+                        "shared hyperparameters")
     p.add_argument("--seconds", type=float, default=0, help="training time budget per table (0: none)")
     p.add_argument("--max-rows", type=int, default=0, help="seeded subset of each table (0: whole tables)")
     p.add_argument("--seed", type=int, default=0)
@@ -123,7 +131,9 @@ def run(args: argparse.Namespace) -> dict:
         train, holdout = datasets.split(whole, seed=args.seed)
         entry = {"rows": len(whole), "train_rows": len(train), "holdout_rows": len(holdout), "target": ds.target}
         try:
-            model, info = train_ours(train, args.epochs, args.seed, args.seconds or None)
+            model, info = train_ours(train, args.epochs, args.seed, args.seconds or None,
+                                     settings={"target": ds.target} if args.defaults else None,
+                                     defaults=args.defaults)
             entry.update(info)
             synthetic = model.sample(len(train), seed=args.seed)
             entry["quality"] = score(train, holdout, synthetic, ds.target, args.seed)
@@ -148,9 +158,12 @@ def render(record: dict) -> str:
     lines = [f"- **Command:** `SYNTHD_DATASETS=/work/shared/datasets {record['command']}`",
              f"- **Date:** {record['date']}; the whole run took {record.get('wall_seconds', 0) / 60:.1f} min on "
              "the shared 2-core development machine",
-             f"- **Settings:** our engine, {s['epochs']} epochs"
+             "- **Settings:** our engine, "
+             + (f"{s['epochs']} epochs" if s["epochs"] else "the default budget")
              + (f" or {s['seconds']:.0f} s per table" if s.get("seconds") else "")
-             + ", the benchmark's shared hyperparameters, seed 0, no DP"
+             + (", the engine's defaults with the table's target named, as a job naming it gets them"
+                if s.get("defaults") else ", the benchmark's shared hyperparameters")
+             + ", seed 0, no DP"
              + (f"; tables cut to {s['max_rows']:,} rows (seeded)" if s.get("max_rows") else "")
              + "; 70/30 split; as many synthetic rows as training rows; the target is the sensitive column",
              "",
