@@ -60,9 +60,11 @@ def _broken_share(model: Synthesizer, rows: int = 5000) -> float:
 
 def test_the_loss_teaches_the_generator_the_rule_and_the_model_file_keeps_no_rule(tmp_path):
     table = _ruled_table(1000, 0)
-    # Independent draws (no chain), so that the loss alone is measured.
-    taught = Synthesizer(epochs=60, batch_size=200, seed=0, rule_weight=10.0, chain=False).fit(table)
-    untaught = Synthesizer(epochs=60, batch_size=200, seed=0, rule_weight=0.0, chain=False).fit(table)
+    # Independent draws (no chain) and no information loss, so that the rule loss alone is measured. (With the
+    # information loss on, the taught model broke the rule in 5.4% of rows, the untaught one in 10.9%.)
+    alone = {"chain": False, "info_weight": 0.0}
+    taught = Synthesizer(epochs=60, batch_size=200, seed=0, rule_weight=10.0, **alone).fit(table)
+    untaught = Synthesizer(epochs=60, batch_size=200, seed=0, rule_weight=0.0, **alone).fit(table)
     # 300 updates: too few for the critic alone to teach the rule (11% of rows broke it here); the loss teaches
     # most of it (4.5%).
     assert _broken_share(untaught) > 0.05
