@@ -38,23 +38,28 @@ DP_BATCH = 100
 
 def train_ours(train, epochs: int, seed: int, seconds: float | None = None, privacy: dict | None = None,
                settings: dict | None = None, defaults: bool = False):
-    """Our engine fitted on `train` with the benchmark's shared hyperparameters; (model, info). With `defaults`,
-    the engine's own defaults instead and `settings` added to them (epochs 0: the default budget). With `privacy`
-    ({"epsilon", "delta"}), trained with differential privacy, or NoPrivacyOption when the engine has none;
-    `settings` then adds engine settings to its defaults."""
+    """Our engine fitted on `train`; (model, info). By default at the benchmark's shared hyperparameters. With
+    `defaults` or `privacy`, at the engine's own defaults, as a job gets them, with `settings` added (epochs 0: the
+    default budget). With `privacy` ({"epsilon", "delta"}), trained with differential privacy, or NoPrivacyOption
+    when the engine has none."""
     from synth import Synthesizer
 
-    hyper = {**common.HYPER, "epochs": epochs, "seed": seed, "device": "cpu"}
-    if defaults:
-        hyper = {"seed": seed, "device": "cpu", **({"epochs": epochs} if epochs else {}), **(settings or {})}
-    if privacy is not None:
-        from synth.config import knobs
+    if privacy is None and not defaults:
+        hyper = {**common.HYPER, "epochs": epochs, "seed": seed, "device": "cpu"}
+    else:
+        hyper = {"seed": seed, "device": "cpu"}
+        if privacy is not None:
+            from synth.config import knobs
 
-        if "privacy" not in knobs(exposed_only=False):
-            raise NoPrivacyOption("this engine has no privacy option (issue 17's DP-SGD training): ours is skipped")
-        # The engine's defaults but the batch: at 500 of a 2,100-row cut, one epoch alone costs more than
-        # epsilon 1 (the 422 a user gets says so); 100 rows a batch samples a twentieth of the table a step.
-        hyper = {"seed": seed, "device": "cpu", "privacy": privacy, "batch_size": DP_BATCH, **(settings or {})}
+            if "privacy" not in knobs(exposed_only=False):
+                raise NoPrivacyOption("this engine has no privacy option (issue 17's DP-SGD training): ours is "
+                                      "skipped")
+            # The engine's defaults but the batch: at 500 of a 2,100-row cut, one epoch alone costs more than
+            # epsilon 1 (the 422 a user gets says so); 100 rows a batch samples a twentieth of the table a step.
+            hyper |= {"privacy": privacy, "batch_size": DP_BATCH}
+        elif epochs:
+            hyper["epochs"] = epochs
+        hyper |= settings or {}
     model = Synthesizer(**hyper)
     done = []
     start = time.perf_counter()
