@@ -11,6 +11,7 @@ on SQLite (one writer at a time) the claim is a conditional UPDATE guarded by th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -86,23 +87,31 @@ def _held(job_id: str, worker_id: str):  # noqa: ANN202
     return and_(Job.id == job_id, Job.worker_id == worker_id, Job.status == JobStatus.RUNNING)
 
 
-def renew(session: Session, job_id: str, worker_id: str, lease_seconds: float, **progress) -> bool:
+def renew(session: Session, job_id: str, worker_id: str, lease_seconds: float,
+          completed: Sequence[tuple[int, dict]] = (), **progress) -> bool:
     """Extend the lease (and write progress: epoch, losses, eta_seconds...). False: the job is no longer ours.
 
-    Progress that names an epoch and its losses also records that epoch in job_epochs, in the same transaction
-    (a job resumed from a checkpoint replaces the epochs it trains again)."""
+    `completed`: epochs and their losses, recorded in job_epochs in the same transaction: usually the
+    one the progress names, more when earlier writes did not reach the database. A job resumed from a checkpoint
+    replaces the epochs it trains again."""
     now = utcnow()
     result = session.execute(
         update(Job).where(_held(job_id, worker_id))
         .values(lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now, **progress)
     )
-    if result.rowcount == 1 and progress.get("epoch") is not None and progress.get("losses") is not None:
-        epoch = int(progress["epoch"])
-        session.execute(delete(JobEpoch).where(JobEpoch.job_id == job_id, JobEpoch.epoch >= epoch))
-        session.execute(insert(JobEpoch).values(job_id=job_id, epoch=epoch, losses=progress["losses"],
-                                                recorded_at=now))
+    if result.rowcount == 1:
+        _record_epochs(session, job_id, completed, now)
     session.commit()
     return result.rowcount == 1
+
+
+def _record_epochs(session: Session, job_id: str, completed: Sequence[tuple[int, dict]], now) -> None:  # noqa: ANN001
+    if not completed:
+        return
+    first = min(int(epoch) for epoch, _ in completed)
+    session.execute(delete(JobEpoch).where(JobEpoch.job_id == job_id, JobEpoch.epoch >= first))
+    session.execute(insert(JobEpoch), [{"job_id": job_id, "epoch": int(epoch), "losses": losses,
+                                        "recorded_at": now} for epoch, losses in completed])
 
 
 def history(session: Session, job_id: str, since: int = 0, limit: int = 10_000) -> list[JobEpoch]:
@@ -113,8 +122,10 @@ def history(session: Session, job_id: str, since: int = 0, limit: int = 10_000) 
     ))
 
 
-def finish(session: Session, job_id: str, worker_id: str, model: Model) -> bool:
-    """Mark the job succeeded and record its model, atomically, only while still holding the lease.
+def finish(session: Session, job_id: str, worker_id: str, model: Model,
+           completed: Sequence[tuple[int, dict]] = ()) -> bool:
+    """Mark the job succeeded at its model's last epoch and record the model, atomically, only while still holding
+    the lease. `completed`: epochs that no progress write has recorded yet (the database was away).
 
     The unique constraint on models.job_id keeps it to one model per job even if two workers race.
     """
@@ -123,11 +134,12 @@ def finish(session: Session, job_id: str, worker_id: str, model: Model) -> bool:
         result = session.execute(
             update(Job).where(_held(job_id, worker_id))
             .values(status=JobStatus.SUCCEEDED, finished_at=now, updated_at=now, lease_expires_at=None,
-                    eta_seconds=0.0, error=None)
+                    eta_seconds=0.0, error=None, epoch=model.epochs_trained)
         )
         if result.rowcount != 1:
             session.rollback()
             return False
+        _record_epochs(session, job_id, completed, now)
         session.add(model)
         session.commit()
         return True

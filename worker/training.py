@@ -208,20 +208,27 @@ class Trainer:
         if not self.renew(device=device, resumed_from_epoch=resumed_from, epochs=model.planned_epochs(len(train))):
             raise LeaseLost
         started = time.monotonic()
-        state = {"first_epoch": resumed_from or 0, "last_epoch": resumed_from or 0,
+        # unrecorded: epochs whose progress write did not reach the database (a restart, a fail-over); the next
+        # write that does records them, so the job's loss curve has no hole where the database was away.
+        state = {"first_epoch": resumed_from or 0, "last_epoch": resumed_from or 0, "unrecorded": [],
                  "checkpoint_key": job.checkpoint_key, "stopped_for_shutdown": False}
 
         def on_epoch(info) -> bool:  # noqa: ANN001 - synth.EpochInfo
             state["last_epoch"] = info.epoch
+            losses = json_safe(dict(info.losses or {}))
+            state["unrecorded"].append((info.epoch, losses))
             run_epochs = max(1, info.epoch - state["first_epoch"])
             per_epoch = (time.monotonic() - started) / run_epochs
             eta = per_epoch * max(0, info.epochs - info.epoch)
             if params.get("max_seconds"):
                 eta = min(eta, max(0.0, params["max_seconds"] - float(getattr(info, "elapsed", 0.0) or 0.0)))
             spent = {} if getattr(info, "epsilon", None) is None else {"epsilon_spent": round(info.epsilon, 6)}
-            if not self.renew(epoch=info.epoch, losses=json_safe(dict(info.losses or {})),
-                              eta_seconds=round(eta, 2), **spent):
+            written = self.write(epoch=info.epoch, losses=losses, eta_seconds=round(eta, 2),
+                                 completed=state["unrecorded"], **spent)
+            if written is False:
                 return False
+            if written:
+                state["unrecorded"] = []
             shutting_down = self.stopping.is_set()
             every = max(1, self.settings.checkpoint_every)
             if shutting_down or (info.epoch % every == 0 and info.epoch < info.epochs):
@@ -241,7 +248,8 @@ class Trainer:
             return f"released at epoch {state['last_epoch']} (worker shutting down)"
         train_seconds = time.monotonic() - started
         report = self._report(model, train, holdout, params["seed"], params.get("target"), params.get("sensitive"))
-        return self._store(model, job, train, holdout, state["last_epoch"], train_seconds, report)
+        return self._store(model, job, train, holdout, state["last_epoch"], state["unrecorded"], train_seconds,
+                           report)
 
     def _load(self, dataset: Dataset) -> pd.DataFrame:
         local = self.blobs.local_path(dataset.blob_key)
@@ -291,7 +299,7 @@ class Trainer:
         return report
 
     def _store(self, model, job: Job, train: pd.DataFrame, holdout: pd.DataFrame | None,  # noqa: ANN001
-               epochs_trained: int, train_seconds: float, report: dict) -> str:
+               epochs_trained: int, unrecorded: list, train_seconds: float, report: dict) -> str:
         model_id = new_id()
         key = f"models/{model_id}"
         local = self.tmp / "model"
@@ -307,7 +315,7 @@ class Trainer:
 
         def finish() -> bool:
             with self.job_session() as session:
-                return queue.finish(session, self.job_id, self.worker_id, row)
+                return queue.finish(session, self.job_id, self.worker_id, row, completed=unrecorded)
 
         try:
             finished = self.with_retry("recording the model", finish)

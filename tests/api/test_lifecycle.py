@@ -52,10 +52,12 @@ def test_history_holds_every_epoch_in_order(client_for, db, service_env):  # noq
 
 
 def test_renewal_records_epochs_and_a_resumed_job_replaces_them(db):  # noqa: ANN001
-    """queue.renew writes an epoch's row with its progress; a job resumed from an earlier checkpoint writes
-    those epochs again, and the ones it replaces go (the curve shows the run that made the model)."""
+    """queue.renew writes the epochs it is given with its progress (several, when earlier writes did not reach
+    the database); a job resumed from an earlier checkpoint writes those epochs again, and the ones it replaces go
+    (the curve shows the run that made the model). queue.finish sets the model's last epoch and records the
+    epochs no renewal got to write."""
     from app import queue
-    from app.models import Dataset, Job, JobEpoch, Tenant, new_id
+    from app.models import Dataset, Job, JobEpoch, Model, Tenant, new_id
 
     with db() as s:
         tenant = Tenant(name=f"renew-{new_id()[:8]}")
@@ -71,13 +73,26 @@ def test_renewal_records_epochs_and_a_resumed_job_replaces_them(db):  # noqa: AN
         s.commit()
         job_id = job.id
     with db() as s:
-        for epoch in (1, 2, 3):
-            assert queue.renew(s, job_id, "w", 60, epoch=epoch, losses={"generator": float(epoch)})
+        assert queue.renew(s, job_id, "w", 60, epoch=1, losses={"generator": 1.0}, completed=[(1, {"generator": 1.0})])
+        # epoch 2's write did not reach the database; epoch 3's carries both
+        assert queue.renew(s, job_id, "w", 60, epoch=3, losses={"generator": 3.0},
+                           completed=[(2, {"generator": 2.0}), (3, {"generator": 3.0})])
         assert queue.renew(s, job_id, "w", 60)  # a heartbeat without progress records nothing
-        assert queue.renew(s, job_id, "w", 60, epoch=2, losses={"generator": 20.0})  # resumed at epoch 1
-        assert not queue.renew(s, job_id, "other-worker", 60, epoch=4, losses={"generator": 4.0})
+        assert [(r.epoch, r.losses["generator"]) for r in queue.history(s, job_id)] == [(1, 1.0), (2, 2.0), (3, 3.0)]
+        assert queue.renew(s, job_id, "w", 60, epoch=2, losses={"generator": 20.0},  # resumed at epoch 1
+                           completed=[(2, {"generator": 20.0})])
+        assert not queue.renew(s, job_id, "other-worker", 60, epoch=4, losses={"generator": 4.0},
+                               completed=[(4, {"generator": 4.0})])
         rows = [(r.epoch, r.losses["generator"]) for r in queue.history(s, job_id)]
         assert rows == [(1, 1.0), (2, 20.0)]
+        # the last epochs ran while the database was away: finishing records them and the model's last epoch
+        model = Model(tenant_id=tenant.id, job_id=job_id, dataset_id=dataset.id, blob_key="models/x", schema={},
+                      params={}, train_rows=1, holdout_rows=0, epochs_trained=5, train_seconds=1.0, report={})
+        assert queue.finish(s, job_id, "w", model, completed=[(e, {"generator": float(e)}) for e in (3, 4, 5)])
+        s.expire_all()
+        assert s.get(Job, job_id).epoch == 5 and s.get(Job, job_id).status == "succeeded"
+        assert [(r.epoch, r.losses["generator"]) for r in queue.history(s, job_id)] == [
+            (1, 1.0), (2, 20.0), (3, 3.0), (4, 4.0), (5, 5.0)]
         s.delete(s.get(Dataset, dataset.id))  # the epochs go with their job (ON DELETE CASCADE)
         s.commit()
         assert s.scalar(select(func.count()).select_from(JobEpoch).where(JobEpoch.job_id == job_id)) == 0
