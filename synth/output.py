@@ -14,6 +14,7 @@ from synth.schema import ColumnSpec
 from synth.transformer import Coded
 
 _DAY, _MINUTE = 86_400, 60
+MOST_DECIMALS = 6  # a continuous column needing more is a measurement, not values on a grid
 # pandas' Arrow-backed text dtypes: "str" (NaN for null; read_csv's default) and "string" (pd.NA)
 _TEXT_DTYPES = {"str": pd.StringDtype("pyarrow", na_value=np.nan), "string": pd.StringDtype("pyarrow", na_value=pd.NA)}
 # Text columns are allocated by malloc, which keeps freed memory for the next batch (synth.memory). Arrow's
@@ -30,7 +31,10 @@ def numeric_column(spec: ColumnSpec, x: np.ndarray) -> pd.Series:
         x = np.clip(x, spec.minimum, spec.maximum)
     if spec.kind == "datetime":
         return _datetime(spec, x)
-    if spec.kind == "integer" or spec.dtype in _NUMPY_INTEGERS:  # an integer column modelled as continuous too
+    if "step" in spec.extra:  # the grid its real values sit on: 0.01 for cents, 0.25, 1000...
+        step, decimals = spec.extra["step"], spec.extra["decimals"]
+        x = np.round(np.round(x / step) * step, decimals)  # the second round drops float error (33.86, not 33.859999)
+    elif spec.kind == "integer" or spec.dtype in _NUMPY_INTEGERS:  # an integer column modelled as continuous too
         x = np.round(x)
     return _as_dtype(x, spec.dtype)
 
@@ -115,6 +119,26 @@ def _civil(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     mday = doy - (153 * mp + 2) // 5 + 1
     month = np.where(mp < 10, mp + 3, mp - 9)
     return yoe + era * 400 + (month <= 2), month, mday
+
+
+def numeric_grid(x: np.ndarray, most_decimals: int = MOST_DECIMALS) -> tuple[float, int] | None:
+    """(step, decimals): the grid that every real value of a continuous or integer column sits on. The fewest
+    decimals that hold them all, then the largest multiple of that unit that divides every value: 0.01 for prices
+    in cents, 0.25 for a count of bathrooms, 1000 for salaries in thousands. None when more than `most_decimals`
+    decimals would be needed (a measurement, not a grid), or every value is zero."""
+    x = np.asarray(x, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if not len(x):
+        return None
+    for decimals in range(most_decimals + 1):
+        units = x * 10.0 ** decimals
+        if np.abs(units).max() >= 2**52:  # beyond exact integers in a float: no grid to find
+            return None
+        whole = np.round(units)
+        if np.all(np.abs(units - whole) <= 1e-6 * np.maximum(1.0, np.abs(units))):
+            divisor = int(np.gcd.reduce(np.abs(whole).astype(np.int64)))
+            return (divisor / 10.0 ** decimals, decimals) if divisor else None
+    return None
 
 
 def datetime_resolution(seconds: np.ndarray) -> int:

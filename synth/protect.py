@@ -87,9 +87,12 @@ def protect_schema(schema: Schema, df: pd.DataFrame, k: int) -> None:
 
 
 def _grid(spec) -> float | None:
-    """The step a column's values sit on: its date resolution, 1 for integers, None for real numbers."""
+    """The step a column's values sit on: its date resolution, the grid found for its numbers (0.01, 0.25,
+    1000...), 1 for other integers, None for real numbers on no grid."""
     if spec.kind == "datetime":
         return float(spec.extra.get("resolution", 1))
+    if "step" in spec.extra:
+        return float(spec.extra["step"])
     if spec.kind in ("integer", "id") or spec.dtype.startswith(("int", "uint", "Int", "UInt")):
         return 1.0
     return None

@@ -33,7 +33,7 @@ from synth.errors import SynthError
 from synth.ids import IdSpec, fit_id, generate_ids
 from synth.memory import keep_freed_memory
 from synth.networks import BlockLayout, Discriminator, FrozenGenerator, Generator, gradient_penalty, information_loss
-from synth.output import category_column, datetime_resolution, numeric_column
+from synth.output import category_column, datetime_resolution, numeric_column, numeric_grid
 from synth.pairs import PairLoss, pair_counts, shrink, taught_blocks
 from synth.parallel import run_in_order
 from synth.protect import protect_schema
@@ -239,6 +239,10 @@ class Synthesizer:
         for spec in self.schema.columns:
             if spec.kind == "datetime":
                 spec.extra["resolution"] = datetime_resolution(numeric_values(df[spec.name], spec))
+            if spec.kind in ("continuous", "integer") and not spec.discrete:
+                grid = numeric_grid(numeric_values(df[spec.name], spec))
+                if grid is not None and (spec.kind == "continuous" or grid[0] > 1):
+                    spec.extra["step"], spec.extra["decimals"] = grid
             if spec.kind == "constant":
                 spec.extra["value"] = _json_scalar(df[spec.name].dropna().iloc[0])
         protect_schema(self.schema, df, cfg.rare_threshold)  # bounds that k rows share (synth.protect)

@@ -5,7 +5,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from synth.output import category_column, numeric_column
+from synth.output import category_column, numeric_column, numeric_grid
 from synth.schema import DATETIME_FORMATS, ColumnSpec
 from synth.transformer import Coded
 
@@ -75,3 +75,32 @@ def test_text_categories_come_back_in_the_inputs_dtype_outside_arrows_default_po
     assert out.iloc[:4].isna().tolist() == [False, False, True, False]
     assert out.iloc[:4].fillna("-").tolist() == ["bb", "a", "-", "bb"]
     assert pool.bytes_allocated() == before
+
+
+@pytest.mark.parametrize(
+    ("values", "grid"),
+    [
+        ([37.88, 37.85, -122.23, 1.0], (0.01, 2)),  # coordinates to two decimals
+        ([0.25, 0.5, 1.75, 3.0], (0.25, 2)),  # bathrooms in quarters
+        ([1000.0, 25_000.0, 300_000.0], (1000.0, 0)),  # salaries in thousands
+        ([3.0, 7.0, 12.0], (1.0, 0)),
+        (np.float32([0.1, 0.7, 2.3]).astype(np.float64), (0.1, 1)),  # a float32 column's float error is no digit
+        ([0.1234567, 0.5], None),  # seven decimals: a measurement, not a grid
+        ([0.0, 0.0, np.nan], None),  # only zeros: no step to tell
+        ([np.nan], None),
+    ],
+)
+def test_numeric_grid_is_the_coarsest_step_every_value_sits_on(values, grid):
+    found = numeric_grid(np.array(values, dtype=np.float64))
+    assert found == (None if grid is None else (pytest.approx(grid[0]), grid[1]))
+
+
+def test_numbers_on_a_grid_come_back_on_it_without_float_error():
+    spec = ColumnSpec(name="n", kind="continuous", dtype="float64", minimum=0.25, maximum=10.0,
+                      extra={"step": 0.25, "decimals": 2})
+    out = numeric_column(spec, np.array([0.1, 1.13, 1.124, 3.3, 99.0, np.nan]))
+    assert [None if pd.isna(v) else v for v in out.tolist()] == [0.25, 1.25, 1.0, 3.25, 10.0, None]
+    cents = ColumnSpec(name="c", kind="continuous", dtype="float64", minimum=0.0, maximum=100.0,
+                       extra={"step": 0.01, "decimals": 2})
+    out = numeric_column(cents, np.array([33.859999999, 0.1 + 0.2, 12.3456]))
+    assert out.tolist() == [33.86, 0.3, 12.35] and [repr(v) for v in out] == ["33.86", "0.3", "12.35"]

@@ -279,6 +279,26 @@ def test_nulls_datetimes_and_ids_come_back():
     assert real_rate[3] > real_rate[1]
 
 
+def test_numbers_come_back_on_the_grid_their_real_values_sit_on(tmp_path):
+    """Coordinates to two decimals, prices in cents, quarter bathrooms and salaries in thousands come back on
+    their grids (a detector reads a coordinate with fourteen decimals as synthetic); a measurement on no grid
+    keeps its digits, and the grids survive saving and loading."""
+    rng = np.random.default_rng(0)
+    n = 600
+    df = pd.DataFrame({"lat": np.round(rng.normal(37, 1, n), 2), "price": np.round(rng.gamma(2, 30, n), 2),
+                       "baths": rng.integers(2, 14, n) / 4, "salary": rng.integers(20, 90, n) * 1000,
+                       "reading": rng.normal(0, 1, n)})
+    model = Synthesizer(epochs=2, batch_size=100, seed=0).fit(df)
+    model.save(str(tmp_path))
+    rows = Synthesizer.load(str(tmp_path)).sample(3000, seed=1)
+    for name, step in (("lat", 0.01), ("price", 0.01), ("baths", 0.25), ("salary", 1000)):
+        units = rows[name].to_numpy() / step
+        assert np.allclose(units, np.round(units), atol=1e-6), name
+        assert (rows[name].astype(str).str.len() <= df[name].astype(str).str.len().max()).all(), name
+    assert rows["salary"].dtype == df["salary"].dtype
+    assert rows["reading"].nunique() > 2900  # still continuous
+
+
 def test_constant_and_boolean_columns():
     rng = np.random.default_rng(0)
     df = pd.DataFrame({"k": ["same"] * 300, "flag": rng.random(300) < 0.3, "x": rng.normal(size=300)})
