@@ -31,7 +31,7 @@ MODEL_KIND, CHECKPOINT_KIND = "synthd-model", "synthd-checkpoint"
 # generator trained with Gumbel noise, as every model served by the API was).
 RETIRED_SETTINGS = {"gumbel": True}
 # Settings added since files were first written, with the value a file that lacks them was trained with.
-ADDED_SETTINGS = {"chain": False, "numeric_encoding": "modes", "pair_loss": "off"}
+ADDED_SETTINGS = {"chain": False, "numeric_encoding": "modes", "pair_loss": "off", "average_decay": 0.0}
 
 
 def _spec(model, version: int = FORMAT_VERSION) -> dict:
@@ -53,7 +53,8 @@ def _spec(model, version: int = FORMAT_VERSION) -> dict:
 def save_model(model, path) -> None:
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    tensors = {f"generator.{k}": v.detach().cpu().contiguous() for k, v in model._generator.state_dict().items()}
+    tensors = {f"generator.{k}": v.detach().cpu().contiguous()
+               for k, v in model.sampled_generator.state_dict().items()}
     _write(path, "model", {"kind": MODEL_KIND, **_spec(model)}, tensors)
 
 
@@ -82,9 +83,10 @@ def save_checkpoint(model, path) -> None:
 
 
 def _trained_modules(model) -> list:
-    """The networks a checkpoint keeps: both GAN networks, and the target's model and the pair tables (with the
-    generated tables' moving average) where the fit has them."""
+    """The networks a checkpoint keeps: both GAN networks, and the generator's average, the target's model and the
+    pair tables (with the generated tables' moving average) where the fit has them."""
     out = [("generator", model._generator), ("discriminator", model._discriminator)]
+    out += [("average", model._average)] if model._average is not None else []
     out += [("target", model._target_model)] if model._target_model is not None else []
     return out + ([("pairs", model._pair_loss)] if model._pair_loss is not None else [])
 

@@ -186,6 +186,10 @@ class Config:
         1.0, "Weight of the information loss (CTAB-GAN, synth.networks.information_loss): how far the generated "
         "rows' critic features are from the real rows', in mean and spread over a batch, beside the critic's loss. "
         "0 leaves it out. Off under differential privacy (it reads real rows' features).", low=0, high=1000)
+    average_decay: float = knob(
+        0.999, "The model samples from an exponential moving average of the generator's weights over its updates, "
+        "with this decay a step (about the last 1/(1-decay) updates; fewer early on); 0 samples from the last "
+        "weights. Averaging smooths the generator's step-to-step swings (Yazici et al., 2019).", low=0, high=0.99999)
     rare_threshold: int = knob(
         10, "k: a category held by fewer than k training rows is never stored or emitted as itself, and every "
         "number kept about a numeric column (its clipping bounds, quantiles, mixture modes, ID bounds) is an "

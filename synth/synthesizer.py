@@ -12,6 +12,7 @@ follow the real distribution while keeping the generator's rank order, and so it
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import math
 import os
@@ -98,6 +99,7 @@ class Synthesizer:
         self.epochs_done = 0
         self.history: list[dict] = []
         self._generator: Generator | None = None
+        self._average: Generator | None = None  # the generator's moving average (average_decay), sampled from
         self._discriminator: Discriminator | None = None
         self._opt_g = self._opt_d = None
         self._target_model: TargetModel | None = None  # with a target, outside DP: synth.auxiliary
@@ -169,6 +171,19 @@ class Synthesizer:
             self._calibrate(None if self._budget is not None else codes)
         return self
 
+    def _update_average(self, step: int) -> None:
+        """Move the average toward the generator's weights after its `step`-th update. The decay starts low, so
+        that the random first weights are soon forgotten (TensorFlow's ExponentialMovingAverage with num_updates);
+        buffers such as batch norm's running statistics are averaged too, and counters copied."""
+        decay = min(self.config.average_decay, (1 + step) / (10 + step))
+        pairs = list(zip(self._average.state_dict().values(), self._generator.state_dict().values(), strict=True))
+        floats = [(kept, now) for kept, now in pairs if kept.dtype.is_floating_point]
+        with torch.no_grad():
+            torch._foreach_lerp_([kept for kept, _ in floats], [now for _, now in floats], 1 - decay)
+            for kept, now in pairs:
+                if not kept.dtype.is_floating_point:
+                    kept.copy_(now)
+
     def _pair_tables(self, codes: np.ndarray) -> dict:
         """The pair tables the generator is taught: released with noise under DP (synth.dp), exact otherwise."""
         widths = self.transformer.block_widths()
@@ -208,6 +223,8 @@ class Synthesizer:
                     critic = (g + 1) * critic_groups // total > g * critic_groups // total and \
                         budget.steps + cfg.discriminator_steps <= critic_groups * cfg.discriminator_steps
                 sums += self._step(data, critic)
+                if self._average is not None:
+                    self._update_average(self.epochs_done * steps + k + 1)
             self.epochs_done += 1
             self._frozen = None  # the weights moved: the sampling network built from them is stale
             means = (sums / steps).tolist()
@@ -283,6 +300,8 @@ class Synthesizer:
         if not training:
             return
         self._discriminator = Discriminator(t.output_dim, cond_dim, cfg.discriminator_dim, cfg.pac).to(self.device)
+        if cfg.average_decay:
+            self._average = copy.deepcopy(self._generator).requires_grad_(False)
         # Fused Adam: one kernel for all parameters instead of a Python loop over them. The chain learns at its
         # own rate, without decay (which would pull its large shifts back to independence).
         groups = [{"params": list(self._generator.seq.parameters())}]
@@ -316,11 +335,19 @@ class Synthesizer:
         with torch.inference_mode():
             return self._frozen_generator()(noise, cond)
 
+    @property
+    def sampled_generator(self) -> Generator:
+        """The weights the model samples from, is calibrated on and saves: the generator's average over its
+        updates when training keeps one (average_decay), else the generator itself. Training goes on from the
+        generator's own weights."""
+        return self._generator if self._average is None else self._average
+
     def _frozen_generator(self) -> FrozenGenerator:
         if self._frozen is None:
             layout = self._layout()
-            self._frozen = FrozenGenerator(self._generator, torch.bfloat16 if self.sample_bf16 else torch.float32,
-                                           layout.draw_rows, self._draw_offset(layout), layout.chain_mask)
+            precision = torch.bfloat16 if self.sample_bf16 else torch.float32
+            self._frozen = FrozenGenerator(self.sampled_generator, precision, layout.draw_rows,
+                                           self._draw_offset(layout), layout.chain_mask)
         return self._frozen
 
     def _sampling_condition(self, sampler: ConditionalSampler, rows: int, draws: TaskDraws) -> torch.Tensor | None:

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from synth import SynthError, Synthesizer, synthesizer
 from synth.conditions import plan_conditions
@@ -205,6 +206,30 @@ def test_checkpoint_resume_equals_uninterrupted_training(tmp_path, adult_small, 
     assert resumed.epochs_done == 4
     assert [h["generator"] for h in resumed.history] == pytest.approx([h["generator"] for h in straight.history])
     pd.testing.assert_frame_equal(resumed.sample(500, seed=1), straight.sample(500, seed=1))
+
+
+def test_the_model_samples_from_the_generators_moving_average(adult_small, tmp_path):
+    """The average follows the generator by the decay, forgets the random first weights fast (the decay starts
+    low), and is what the model samples from and saves; training goes on from the generator's own weights."""
+    df = adult_small.iloc[:300]
+    model = Synthesizer(epochs=2, batch_size=100, seed=0, average_decay=0.5).fit(df)
+    assert model.sampled_generator is model._average and model._average is not model._generator
+    average, generator = model._average.seq[0].fc.weight, model._generator.seq[0].fc.weight
+    assert not torch.equal(average, generator)
+    with torch.no_grad():
+        average.fill_(1.0)
+        generator.fill_(3.0)
+    model._update_average(step=1000)  # decay 0.5: halfway
+    assert torch.allclose(average, torch.full_like(average, 2.0))
+    model._update_average(step=1)  # decay (1 + 1) / (10 + 1): mostly the generator
+    assert torch.allclose(average, torch.full_like(average, 2.0 * 2 / 11 + 3.0 * 9 / 11))
+    model._frozen = None
+    model.save(str(tmp_path))
+    loaded = Synthesizer.load(str(tmp_path))
+    assert torch.equal(loaded._generator.seq[0].fc.weight, average)
+    pd.testing.assert_frame_equal(loaded.sample(300, seed=2), model.sample(300, seed=2))
+    plain = Synthesizer(epochs=1, batch_size=100, seed=0, average_decay=0).fit(df)
+    assert plain._average is None and plain.sampled_generator is plain._generator
 
 
 def test_the_information_loss_teaches_the_generator(adult_small, monkeypatch):
