@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -105,7 +105,7 @@ def renew(session: Session, job_id: str, worker_id: str, lease_seconds: float,
     return result.rowcount == 1
 
 
-def _record_epochs(session: Session, job_id: str, completed: Sequence[tuple[int, dict]], now) -> None:  # noqa: ANN001
+def _record_epochs(session: Session, job_id: str, completed: Sequence[tuple[int, dict]], now: datetime) -> None:
     if not completed:
         return
     first = min(int(epoch) for epoch, _ in completed)

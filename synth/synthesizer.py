@@ -100,6 +100,7 @@ class Synthesizer:
         self.history: list[dict] = []
         self._generator: Generator | None = None
         self._average: Generator | None = None  # the generator's moving average (average_decay), sampled from
+        self._averaged: tuple[list, list, list] | None = None  # its float tensors, the generator's, counter pairs
         self._discriminator: Discriminator | None = None
         self._opt_g = self._opt_d = None
         self._target_model: TargetModel | None = None  # with a target, outside DP: synth.auxiliary
@@ -176,13 +177,11 @@ class Synthesizer:
         that the random first weights are soon forgotten (TensorFlow's ExponentialMovingAverage with num_updates);
         buffers such as batch norm's running statistics are averaged too, and counters copied."""
         decay = min(self.config.average_decay, (1 + step) / (10 + step))
-        pairs = list(zip(self._average.state_dict().values(), self._generator.state_dict().values(), strict=True))
-        floats = [(kept, now) for kept, now in pairs if kept.dtype.is_floating_point]
+        kept, now, counters = self._averaged
         with torch.no_grad():
-            torch._foreach_lerp_([kept for kept, _ in floats], [now for _, now in floats], 1 - decay)
-            for kept, now in pairs:
-                if not kept.dtype.is_floating_point:
-                    kept.copy_(now)
+            torch._foreach_lerp_(kept, now, 1 - decay)
+            for kept_count, count in counters:
+                kept_count.copy_(count)
 
     def _pair_tables(self, codes: np.ndarray) -> dict:
         """The pair tables the generator is taught: released with noise under DP (synth.dp), exact otherwise."""
@@ -302,6 +301,12 @@ class Synthesizer:
         self._discriminator = Discriminator(t.output_dim, cond_dim, cfg.discriminator_dim, cfg.pac).to(self.device)
         if cfg.average_decay:
             self._average = copy.deepcopy(self._generator).requires_grad_(False)
+            # The tensors each update moves, paired once here rather than every step: loading a checkpoint copies
+            # into these same tensors.
+            pairs = list(zip(self._average.state_dict().values(), self._generator.state_dict().values(), strict=True))
+            floats = [(a, g) for a, g in pairs if a.dtype.is_floating_point]
+            self._averaged = ([a for a, _ in floats], [g for _, g in floats],
+                              [(a, g) for a, g in pairs if not a.dtype.is_floating_point])
         # Fused Adam: one kernel for all parameters instead of a Python loop over them. The chain learns at its
         # own rate, without decay (which would pull its large shifts back to independence).
         groups = [{"params": list(self._generator.seq.parameters())}]

@@ -208,28 +208,41 @@ def test_checkpoint_resume_equals_uninterrupted_training(tmp_path, adult_small, 
     pd.testing.assert_frame_equal(resumed.sample(500, seed=1), straight.sample(500, seed=1))
 
 
-def test_the_model_samples_from_the_generators_moving_average(adult_small, tmp_path):
-    """The average follows the generator by the decay, forgets the random first weights fast (the decay starts
-    low), and is what the model samples from and saves; training goes on from the generator's own weights."""
+def test_the_model_samples_from_the_generators_moving_average(adult_small, tmp_path, monkeypatch):
+    """The average follows the generator update by update with the decay (starting low, so that the random first
+    weights are soon forgotten), without changing what the generator learns; it is what the model samples from
+    and saves."""
     df = adult_small.iloc[:300]
+    weights = []  # one layer's weights before the first update and after each
+    original = Synthesizer._step
+
+    def step(self, *args):  # noqa: ANN001, ANN002, ANN202
+        if not weights:
+            weights.append(self._generator.seq[0].fc.weight.detach().clone())
+        losses = original(self, *args)
+        weights.append(self._generator.seq[0].fc.weight.detach().clone())
+        return losses
+
+    monkeypatch.setattr(Synthesizer, "_step", step)
     model = Synthesizer(epochs=2, batch_size=100, seed=0, average_decay=0.5).fit(df)
-    assert model.sampled_generator is model._average and model._average is not model._generator
-    average, generator = model._average.seq[0].fc.weight, model._generator.seq[0].fc.weight
-    assert not torch.equal(average, generator)
-    with torch.no_grad():
-        average.fill_(1.0)
-        generator.fill_(3.0)
-    model._update_average(step=1000)  # decay 0.5: halfway
-    assert torch.allclose(average, torch.full_like(average, 2.0))
-    model._update_average(step=1)  # decay (1 + 1) / (10 + 1): mostly the generator
-    assert torch.allclose(average, torch.full_like(average, 2.0 * 2 / 11 + 3.0 * 9 / 11))
-    model._frozen = None
+    monkeypatch.undo()
+    expected = weights[0]
+    for n, now in enumerate(weights[1:], start=1):  # 3 updates an epoch
+        decay = min(0.5, (1 + n) / (10 + n))
+        expected = decay * expected + (1 - decay) * now
+    assert len(weights) == 7 and model.sampled_generator is model._average
+    assert torch.allclose(model._average.seq[0].fc.weight, expected, atol=1e-6)
+    assert not torch.allclose(expected, weights[-1], atol=1e-4)  # the average is not the last weights
+
+    plain = Synthesizer(epochs=2, batch_size=100, seed=0, average_decay=0).fit(df)
+    assert plain._average is None and plain.sampled_generator is plain._generator
+    assert torch.equal(plain._generator.seq[0].fc.weight, weights[-1])  # training goes on from the generator's own
+
     model.save(str(tmp_path))
     loaded = Synthesizer.load(str(tmp_path))
-    assert torch.equal(loaded._generator.seq[0].fc.weight, average)
+    assert torch.equal(loaded._generator.seq[0].fc.weight, model._average.seq[0].fc.weight)
     pd.testing.assert_frame_equal(loaded.sample(300, seed=2), model.sample(300, seed=2))
-    plain = Synthesizer(epochs=1, batch_size=100, seed=0, average_decay=0).fit(df)
-    assert plain._average is None and plain.sampled_generator is plain._generator
+    assert not plain.sample(300, seed=2).equals(model.sample(300, seed=2))
 
 
 def test_the_information_loss_teaches_the_generator(adult_small, monkeypatch):
