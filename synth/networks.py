@@ -115,10 +115,12 @@ class FrozenGenerator:
     the concatenations make or the products with mostly zeros. Its output columns come in the order
     `rows` gives (BlockLayout.draw_rows: each draw bucket's logits contiguous, so drawing needs no gather),
     with `offset` added to them (the decode-time bias: in the last layer's start values, or in its float32
-    conversion when the network runs in bfloat16, so without a pass of its own)."""
+    conversion when the network runs in bfloat16, so without a pass of its own). The first `exact` output columns
+    (the scalars, first in draw order) come from a float32 last layer even when the rest runs in bfloat16: its
+    8 bits of mantissa would put a continuous column's values on a lattice of a few hundred points."""
 
     def __init__(self, generator: Generator, dtype: torch.dtype, rows: torch.Tensor | None = None,
-                 offset: torch.Tensor | None = None, chain_mask: torch.Tensor | None = None):
+                 offset: torch.Tensor | None = None, chain_mask: torch.Tensor | None = None, exact: int = 0):
         self.dtype = dtype
         # The chain's weights as BlockLayout.draw_chained reads them, kept to earlier-to-later blocks (None without
         # a chain): made once here rather than for every batch drawn.
@@ -141,21 +143,29 @@ class FrozenGenerator:
             # The offset joins the bias where that keeps its digits: in a float32 network; a bfloat16 one
             # rounds a logit of 10 to 1/16, so there it is added to the float32 output instead.
             self.offset = None
+            self.exact = k = exact if dtype != torch.float32 else 0
             if offset is not None and dtype == torch.float32:
                 bias = bias + offset
             elif offset is not None:
-                self.offset = offset.float()[:, None]
+                self.offset = offset.float()[k:, None]
             # The last layer is kept as (out, in): it writes its output transposed, see __call__.
-            weights, start = self._split(weight, bias, sizes)
-            self.head = [w.t().contiguous() for w in weights], start if cond_dim else start[None, :]
+            self.exact_head = None if not k else self._head_weights(
+                weight[:k], bias[:k] if offset is None else bias[:k] + offset[:k], sizes, torch.float32)
+            self.head = self._head_weights(weight[k:], bias[k:], sizes, dtype)
 
-    def _split(self, weight: torch.Tensor, bias: torch.Tensor, sizes: list[int]):
+    def _split(self, weight: torch.Tensor, bias: torch.Tensor, sizes: list[int], dtype: torch.dtype | None = None):
         """(in, out) weights per dense input part (the hidden outputs, then the noise), and the start value
         of the output: the bias, or with a one-hot the bias plus its row, one row per one-hot column (a
         row has exactly one, so its lookup is where the product starts; no separate addition)."""
+        dtype = dtype or self.dtype
         *parts, one_hot = [p.t().contiguous() for p in torch.split(weight, sizes, dim=1)]
         start = bias[None, :] + one_hot if sizes[-1] else bias
-        return [p.to(self.dtype) for p in parts], start.detach().to(self.dtype)
+        return [p.to(dtype) for p in parts], start.detach().to(dtype)
+
+    def _head_weights(self, weight: torch.Tensor, bias: torch.Tensor, sizes: list[int], dtype: torch.dtype):
+        """The last layer's (out, in) weights per dense input part and its start values, in `dtype`."""
+        weights, start = self._split(weight, bias, sizes, dtype)
+        return [w.t().contiguous() for w in weights], start if sizes[-1] else start[None, :]
 
     def __call__(self, noise: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         """(batch, out) float32 for `noise` (batch, noise dim) and the one-hots' columns `cond` (batch,),
@@ -164,13 +174,23 @@ class FrozenGenerator:
         CPU_PASS_ROWS, whose activations stay in the core's cache."""
         batch = noise.shape[0]
         step = batch if noise.device.type != "cpu" else CPU_PASS_ROWS
-        if batch <= step:
+        if batch <= step and not self.exact:
             return self._head(self._hidden(noise, cond), cond).t()
-        out = torch.empty(self.head[1].shape[-1], batch, device=noise.device)
+        out = torch.empty(self.exact + self.head[1].shape[-1], batch, device=noise.device)
         for s in range(0, batch, step):
             part = None if cond is None else cond[s:s + step]
-            self._head(self._hidden(noise[s:s + step], part), part, out[:, s:s + step])
+            parts = self._hidden(noise[s:s + step], part)
+            if self.exact:
+                self._exact(parts, part, out[: self.exact, s:s + step])
+            self._head(parts, part, out[self.exact:, s:s + step])
         return out.t()
+
+    def _exact(self, parts: list[torch.Tensor], cond: torch.Tensor | None, out: torch.Tensor) -> None:
+        """The float32 columns of the last layer (see `exact`), written transposed into `out`."""
+        weights, start = self.exact_head
+        torch.addmm(self._start(start, cond).t(), weights[0], parts[0].float().t(), out=out)
+        for part, weight in zip(parts[1:], weights[1:], strict=True):
+            out.addmm_(weight, part.float().t())
 
     def _hidden(self, noise: torch.Tensor, cond: torch.Tensor | None) -> list[torch.Tensor]:
         """The residual layers' outputs, newest first, then the noise: the head's dense inputs."""

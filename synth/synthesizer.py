@@ -352,7 +352,7 @@ class Synthesizer:
             layout = self._layout()
             precision = torch.bfloat16 if self.sample_bf16 else torch.float32
             self._frozen = FrozenGenerator(self.sampled_generator, precision, layout.draw_rows,
-                                           self._draw_offset(layout), layout.chain_mask)
+                                           self._draw_offset(layout), layout.chain_mask, layout.n_scalars)
         return self._frozen
 
     def _sampling_condition(self, sampler: ConditionalSampler, rows: int, draws: TaskDraws) -> torch.Tensor | None:

@@ -30,6 +30,26 @@ def test_frozen_generator_computes_the_eval_mode_generator(cond_dim, pass_rows, 
     assert torch.allclose(FrozenGenerator(generator, torch.float32, rows, offset)(noise, cond), moved, atol=1e-5)
     assert torch.allclose(FrozenGenerator(generator, torch.bfloat16, rows, offset)(noise, cond), moved,
                           atol=0.1, rtol=0.05)
+    # The first 4 columns (the scalars) from a float32 last layer, the rest as before; in float32 `exact` changes
+    # nothing.
+    exact = FrozenGenerator(generator, torch.bfloat16, rows, offset, exact=4)(noise, cond)
+    assert torch.allclose(exact, moved, atol=0.1, rtol=0.05)
+    assert torch.equal(exact[:, 4:], FrozenGenerator(generator, torch.bfloat16, rows, offset)(noise, cond)[:, 4:])
+    assert torch.equal(FrozenGenerator(generator, torch.float32, rows, offset, exact=4)(noise, cond),
+                       FrozenGenerator(generator, torch.float32, rows, offset)(noise, cond))
+
+
+def test_scalars_sampled_in_bfloat16_are_not_on_its_lattice():
+    """bfloat16 keeps 8 bits of mantissa: a column's values straight out of it fall on a few hundred points. The
+    scalars come from a float32 last layer, so each row's is its own."""
+    torch.manual_seed(0)
+    generator = Generator(32, (64, 64), 6).eval()
+    noise = torch.randn(5000, 32)
+    coarse = FrozenGenerator(generator, torch.bfloat16)(noise, None)
+    fine = FrozenGenerator(generator, torch.bfloat16, exact=2)(noise, None)
+    assert coarse[:, 0].unique().numel() < 2500  # half the rows share a value with another
+    assert fine[:, 0].unique().numel() > 4900 and fine[:, 1].unique().numel() > 4900
+    assert fine[:, 2].unique().numel() < 2500  # the logits stay in bfloat16
 
 
 def test_draw_follows_each_blocks_softmax_with_its_bias():
