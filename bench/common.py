@@ -28,6 +28,7 @@ HYPER = {
     "generator_decay": 1e-6,
     "discriminator_decay": 1e-6,
     "discriminator_steps": 1,
+    "discriminator_dropout": 0.5,  # ctgan's, fixed in its critic; ours defaults to none
 }
 
 

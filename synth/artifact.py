@@ -31,7 +31,8 @@ MODEL_KIND, CHECKPOINT_KIND = "synthd-model", "synthd-checkpoint"
 # generator trained with Gumbel noise, as every model served by the API was).
 RETIRED_SETTINGS = {"gumbel": True}
 # Settings added since files were first written, with the value a file that lacks them was trained with.
-ADDED_SETTINGS = {"chain": False, "numeric_encoding": "modes", "pair_loss": "off", "average_decay": 0.0}
+ADDED_SETTINGS = {"chain": False, "numeric_encoding": "modes", "pair_loss": "off", "average_decay": 0.0,
+                  "discriminator_dropout": 0.5}
 
 
 def _spec(model, version: int = FORMAT_VERSION) -> dict:

@@ -139,6 +139,10 @@ class Config:
     generator_decay: float = knob(1e-6, "Weight decay of the generator.", low=0, high=0.1)
     discriminator_lr: float = knob(2e-4, "Adam learning rate of the discriminator.", low=0, low_open=True, high=0.1)
     discriminator_decay: float = knob(1e-6, "Weight decay of the discriminator.", low=0, high=0.1)
+    discriminator_dropout: float = knob(
+        0.0, "Dropout after each of the critic's hidden layers. CTGAN's 0.5 was for a critic judging ten rows at "
+        "once; one judging each row (pac 1) learns the rows' joint structure better without it (BENCHMARKS.md, "
+        "the levers).", low=0, high=0.9)
     discriminator_steps: int = knob(1, "Discriminator updates per generator update.", low=1, high=10)
     pac: int = knob(1, "Rows the discriminator judges together (PacGAN; CTGAN's default is 10). One lets it judge "
                     "each row whole, which is how rows learn to hold together (BENCHMARKS.md, the levers).",

@@ -226,7 +226,7 @@ class FrozenGenerator:
 
 class Dropout(nn.Module):
     """nn.Dropout, with its mask drawn faster: bernoulli_ is slower than uniform draws on CPU, and at p = 0.5
-    (the critic's) a kept unit is one random bit, eight of them per 64-bit draw."""
+    (CTGAN's critic's) a kept unit is one random bit, eight of them per 64-bit draw."""
 
     def __init__(self, p: float):
         super().__init__()
@@ -255,7 +255,7 @@ class Discriminator(nn.Module):
     the one-hot part is looked up (one row per one-hot), once per batch of conditions, as real and
     generated rows share them."""
 
-    def __init__(self, data_dim: int, cond_dim: int, hidden: tuple[int, ...], pac: int):
+    def __init__(self, data_dim: int, cond_dim: int, hidden: tuple[int, ...], pac: int, dropout: float = 0.5):
         super().__init__()
         self.data_dim, self.cond_dim, self.pac = data_dim, cond_dim, pac
         # Row r of a group looks up its one-hot in the r-th block of cond_weight's rows.
@@ -267,9 +267,9 @@ class Discriminator(nn.Module):
         self.data_weight = nn.Parameter(torch.empty(pac * data_dim, hidden[0]).uniform_(-bound, bound))
         self.cond_weight = nn.Parameter(torch.empty(pac * cond_dim, hidden[0]).uniform_(-bound, bound))
         self.bias = nn.Parameter(torch.empty(hidden[0]).uniform_(-bound, bound))
-        layers = [nn.LeakyReLU(0.2), Dropout(0.5)]
+        layers = [nn.LeakyReLU(0.2), Dropout(dropout)]
         for i, h in enumerate(hidden[1:]):
-            layers += [nn.Linear(hidden[i], h), nn.LeakyReLU(0.2), Dropout(0.5)]
+            layers += [nn.Linear(hidden[i], h), nn.LeakyReLU(0.2), Dropout(dropout)]
         layers.append(nn.Linear(hidden[-1], 1))
         self.seq = nn.Sequential(*layers)
 

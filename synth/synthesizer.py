@@ -298,7 +298,8 @@ class Synthesizer:
                                           dtype=torch.long, device=self.device)
         if not training:
             return
-        self._discriminator = Discriminator(t.output_dim, cond_dim, cfg.discriminator_dim, cfg.pac).to(self.device)
+        self._discriminator = Discriminator(t.output_dim, cond_dim, cfg.discriminator_dim, cfg.pac,
+                                            cfg.discriminator_dropout).to(self.device)
         if cfg.average_decay:
             self._average = copy.deepcopy(self._generator).requires_grad_(False)
             # The tensors each update moves, paired once here rather than every step: loading a checkpoint copies

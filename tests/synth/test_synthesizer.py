@@ -179,6 +179,24 @@ def test_files_from_before_the_chain_load_with_independent_draws(tmp_path):
     pd.testing.assert_frame_equal(loaded.sample(300, seed=3), model.sample(300, seed=3))
 
 
+def test_the_critic_drops_no_units_by_default_and_files_from_before_keep_ctgans_half(adult_small, tmp_path):
+    df = adult_small.iloc[:300]
+    model = Synthesizer(epochs=1, batch_size=100, seed=0).fit(df)
+    critic = model._discriminator.train()
+    rows = torch.randn(100, critic.data_dim)
+    assert torch.equal(critic(rows), critic(rows))  # nothing random in training mode: no dropout
+    halved = Synthesizer(epochs=1, batch_size=100, seed=0, discriminator_dropout=0.5).fit(df)
+    assert not torch.equal(halved._discriminator.train()(rows), halved._discriminator(rows))
+
+    model.save_checkpoint(tmp_path / "c")
+    spec_file = tmp_path / "c" / "checkpoint.json"
+    spec = json.loads(spec_file.read_text())
+    del spec["config"]["discriminator_dropout"]  # as a checkpoint written before the setting
+    spec_file.write_text(json.dumps(spec))
+    resumed = Synthesizer.from_checkpoint(tmp_path / "c", device="cpu")
+    assert resumed.config.discriminator_dropout == 0.5 and resumed._discriminator.seq[1].p == 0.5  # as trained
+
+
 def test_load_refuses_other_files(tmp_path):
     (tmp_path / "model.json").write_text(json.dumps({"kind": "synthd-model", "format_version": 99}))
     (tmp_path / "model.safetensors").write_bytes(b"")
