@@ -187,10 +187,7 @@ class FrozenGenerator:
 
     def _exact(self, parts: list[torch.Tensor], cond: torch.Tensor | None, out: torch.Tensor) -> None:
         """The float32 columns of the last layer (see `exact`), written transposed into `out`."""
-        weights, start = self.exact_head
-        torch.addmm(self._start(start, cond).t(), weights[0], parts[0].float().t(), out=out)
-        for part, weight in zip(parts[1:], weights[1:], strict=True):
-            out.addmm_(weight, part.float().t())
+        out.copy_(self._transposed(self.exact_head, [part.float() for part in parts], cond))
 
     def _hidden(self, noise: torch.Tensor, cond: torch.Tensor | None) -> list[torch.Tensor]:
         """The residual layers' outputs, newest first, then the noise: the head's dense inputs."""
@@ -202,15 +199,20 @@ class FrozenGenerator:
     def _head(self, parts: list[torch.Tensor], cond: torch.Tensor | None,
               out: torch.Tensor | None = None) -> torch.Tensor:
         """The last layer, written transposed (out, rows) in float32, into `out` when given."""
-        weights, start = self.head
-        head = torch.addmm(self._start(start, cond).t(), weights[0], parts[0].t())
-        for part, weight in zip(parts[1:], weights[1:], strict=True):
-            head.addmm_(weight, part.t())
+        head = self._transposed(self.head, parts, cond)
         if self.offset is not None:
             return torch.add(self.offset, head, out=out)  # the float32 conversion and the offset, one pass
         if out is None:
             return head.float()
         return out.copy_(head)
+
+    def _transposed(self, head: tuple, parts: list[torch.Tensor], cond: torch.Tensor | None) -> torch.Tensor:
+        """A last layer's output, (out, rows), from its (out, in) weights per part and start values."""
+        weights, start = head
+        out = torch.addmm(self._start(start, cond).t(), weights[0], parts[0].t())
+        for part, weight in zip(parts[1:], weights[1:], strict=True):
+            out.addmm_(weight, part.t())
+        return out
 
     @staticmethod
     def _start(start: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
