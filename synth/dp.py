@@ -213,7 +213,7 @@ def check_budget(n_rows: int, config) -> Budget:  # noqa: ANN001 - synth.config.
     """The budget of a DP training of `n_rows` rows with `config`; SynthError when it cannot buy one epoch
     (the statistics and one epoch's critic steps). Answers from the row count alone, without training."""
     privacy = Privacy.of(config.privacy)
-    batch = dp_batch(n_rows, config.batch_size, config.pac)
+    batch = dp_batch(n_rows, config.rows_per_step(n_rows), config.pac)
     if batch < config.pac:
         raise SynthError(f"differential privacy needs at least {config.pac} training rows (pac); the table has "
                          f"{n_rows}")

@@ -79,7 +79,7 @@ class _TrainingData:
 
 
 class Synthesizer:
-    def __init__(self, epochs: int = 0, batch_size: int = 500, seed: int = 0, device: str = "auto",
+    def __init__(self, epochs: int = 0, batch_size: int = 0, seed: int = 0, device: str = "auto",
                  column_kinds: dict[str, str] | None = None, sample_precision: str = "auto", **knobs):
         unknown = set(knobs) - {f.name for f in fields(Config)}
         if unknown:
@@ -111,6 +111,7 @@ class Synthesizer:
         self._sampling: tuple | None = None  # (layout, sampler) for sampling, built once per trained model
         self._resume_state: dict | None = None
         self._budget = None  # synth.dp.Budget, while a differentially private training runs
+        self._rows_per_step = 0  # the running fit's batch (Config.rows_per_step)
         self.privacy_spent: dict | None = None  # its final (epsilon, delta) and settings, kept with the model
 
     # ---- fitting ---------------------------------------------------------------------------------
@@ -136,6 +137,7 @@ class Synthesizer:
         if len(df) < cfg.pac:
             raise SynthError(f"the table has {len(df)} rows; training needs at least {cfg.pac} (pac)")
         epochs = self.planned_epochs(len(df))
+        self._rows_per_step = cfg.rows_per_step(len(df))
 
         scalars, codes = self.transformer.transform(df, seed=cfg.seed)
         t = self.transformer
@@ -163,8 +165,8 @@ class Synthesizer:
             torch.set_num_threads(threads)
         try:
             with _deterministic(self.device):
-                self._train_epochs(data, epochs, _steps_per_epoch(len(df), cfg.batch_size), on_epoch, max_seconds,
-                                   cores)
+                self._train_epochs(data, epochs, _steps_per_epoch(len(df), self._rows_per_step), on_epoch,
+                                   max_seconds, cores)
         finally:
             if cores is not None:
                 torch.set_num_threads(before)
@@ -194,12 +196,12 @@ class Synthesizer:
 
     def planned_epochs(self, rows: int) -> int:
         """The epochs a fit on `rows` training rows runs: `epochs` when given; by default 300, or more on a table of
-        few batches, enough for `min_steps` generator updates (a 1,600-row table at batch 500 takes 3 updates an
-        epoch: 300 epochs would be 900 updates)."""
+        few batches, enough for `min_steps` generator updates (a 1,600-row table takes 8 updates of 200 rows an
+        epoch: 300 epochs would be 2,400 updates)."""
         cfg = self.config
         if cfg.epochs:
             return cfg.epochs
-        return max(DEFAULT_EPOCHS, math.ceil(cfg.min_steps / _steps_per_epoch(rows, cfg.batch_size)))
+        return max(DEFAULT_EPOCHS, math.ceil(cfg.min_steps / _steps_per_epoch(rows, cfg.rows_per_step(rows))))
 
     def _train_epochs(self, data: _TrainingData, epochs: int, steps: int, on_epoch: EpochCallback | None,
                       max_seconds: float | None, cores: SharedCores | None) -> None:
@@ -409,7 +411,7 @@ class Synthesizer:
     def _batch(self, data: _TrainingData):
         """Real rows and generated rows for one set of conditional vectors, and the vectors as the index
         of their one-hot column (None without categorical columns)."""
-        n, gen = self.config.batch_size, self._gen
+        n, gen = self._rows_per_step, self._gen
         j, c = data.sampler.sample_condition(n, gen) or (None, None)
         rows = data.sampler.sample_rows(j, c, n, gen)
         real = data.layout.expand(data.scalars[rows], data.codes[rows])

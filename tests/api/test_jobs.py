@@ -82,7 +82,7 @@ def test_job_is_queued_with_defaults_and_can_be_read(dataset):  # noqa: ANN001
     assert resp.status_code == 202, resp.text
     job = resp.json()
     # epochs 0: the default, which the table's size decides once a worker starts (300, or min_steps updates)
-    assert job["status"] == "queued" and job["epochs"] == 0 and job["params"]["batch_size"] == 500
+    assert job["status"] == "queued" and job["epochs"] == 0 and job["params"]["batch_size"] == 0
     assert job["params"]["epochs"] == 0 and job["params"]["min_steps"] == 3000 and job["params"]["pac"] == 1
     again = client.get(f"/v1/jobs/{job['id']}").json()
     assert again["id"] == job["id"] and again["model_id"] is None

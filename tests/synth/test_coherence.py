@@ -84,7 +84,7 @@ def test_a_hard_rule_is_learned_to_the_holdout_s_coherence():
     from synth import Synthesizer
 
     train, holdout = _ruled_table(1600, 0), _ruled_table(400, 1)
-    model = Synthesizer(seed=0, min_steps=1000).fit(train)  # 334 epochs of 3 updates
+    model = Synthesizer(seed=0, min_steps=1000).fit(train)  # 125 epochs of 8 updates of 200 rows
     synthetic = model.sample(4000, seed=1)
     got = impossible_combinations(synthetic, train, holdout)
     base = got["holdout_rate"]

@@ -197,6 +197,23 @@ def test_the_critic_drops_no_units_by_default_and_files_from_before_keep_ctgans_
     assert resumed.config.discriminator_dropout == 0.5 and resumed._discriminator.seq[1].p == 0.5  # as trained
 
 
+def test_the_table_s_size_chooses_the_batch_unless_one_is_given(adult_small):
+    from synth.config import Config
+
+    auto = Config()
+    assert [auto.rows_per_step(rows) for rows in (300, 1600, 3999, 4000, 100_000)] == [100, 200, 499, 500, 500]
+    assert Config(pac=10).rows_per_step(1650) == 200  # a multiple of pac
+    assert Config(batch_size=300).rows_per_step(1600) == 300
+    assert Config(privacy={"epsilon": 1.0, "delta": 1e-6}).rows_per_step(1600) == 500  # noise wants big batches
+    assert Synthesizer().planned_epochs(1600) == 375  # min_steps' 3,000 updates of 200 rows, 8 an epoch
+    assert Synthesizer(batch_size=500).planned_epochs(1600) == 1000
+    with pytest.raises(SynthError, match="batch_size must be 0"):
+        Synthesizer(batch_size=5)
+
+    model = Synthesizer(epochs=1, seed=0).fit(adult_small.iloc[:800])
+    assert model._rows_per_step == 100
+
+
 def test_load_refuses_other_files(tmp_path):
     (tmp_path / "model.json").write_text(json.dumps({"kind": "synthd-model", "format_version": 99}))
     (tmp_path / "model.safetensors").write_bytes(b"")
