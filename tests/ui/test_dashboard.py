@@ -66,6 +66,8 @@ def test_a_person_trains_reads_and_samples(signed_in, make_key, workers, screens
                            timeout=30_000)
     assert charts_state(page)["empty"] == 0
 
+    # Left empty, epochs and batch size are not sent: the table's size decides them, as in the API.
+    assert page.input_value("#epochs") == "" and page.input_value("#batch_size") == ""
     # Override a kind, set the epochs, a target and the small networks, and queue training.
     page.select_option("select[data-kind-for='education-num']", "categorical")
     page.fill("#epochs", str(EPOCHS))
