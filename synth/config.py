@@ -133,9 +133,9 @@ class Config:
                           high=10_000_000)
     batch_size: int = knob(
         0, f"Rows per step, a multiple of `pac`; 0 (the default) lets the table's size decide: {DEFAULT_BATCH}, or "
-        f"an eighth of a smaller table's rows (at least {SMALL_TABLE_BATCH}), so that a small table makes its "
-        f"`min_steps` updates on smaller, cheaper batches; {DEFAULT_BATCH} under differential privacy, whose noise "
-        "a larger batch averages out.", low=0, high=100_000)
+        f"with `epochs` 0 an eighth of a smaller table's rows (at least {SMALL_TABLE_BATCH}), so that a small table "
+        f"makes its `min_steps` updates on smaller, cheaper batches; {DEFAULT_BATCH} under differential privacy, "
+        "whose noise a larger batch averages out.", low=0, high=100_000)
     embedding_dim: int = knob(128, "Size of the generator's noise input.", low=8, high=1024)
     generator_dim: tuple[int, ...] = knob((256, 256), "Widths of the generator's residual layers.",
                                           low=8, high=4096, max_items=6)
@@ -228,14 +228,15 @@ class Config:
         if self.batch_size % self.pac:
             raise SynthError(f"batch_size ({self.batch_size}) must be a multiple of pac ({self.pac})")
 
-
     def rows_per_step(self, rows: int) -> int:
         """The batch a fit on `rows` training rows draws a step: `batch_size`, or with 0 the table's size decides.
-        Without DP a small table gets more, cheaper updates for its `min_steps` (on 2,000 Adult rows, titanic and
-        insurance: the same quality in about half the time; BENCHMARKS.md, "Small tables")."""
+        When the table's size also decides the epochs, a small table makes its `min_steps` updates on smaller,
+        cheaper batches (on 2,000 Adult rows, titanic and insurance: the same quality in about half the time;
+        BENCHMARKS.md, "Small tables"). Given epochs keep batch 500, so that an epoch costs what it did; so does DP,
+        whose noise a larger batch averages out."""
         if self.batch_size:
             return self.batch_size
-        if self.privacy is not None:
+        if self.privacy is not None or self.epochs:
             return DEFAULT_BATCH
         batch = min(DEFAULT_BATCH, max(SMALL_TABLE_BATCH, rows // 8))
         return max(self.pac, batch - batch % self.pac)

@@ -205,13 +205,14 @@ def test_the_table_s_size_chooses_the_batch_unless_one_is_given(adult_small):
     assert Config(pac=10).rows_per_step(1650) == 200  # a multiple of pac
     assert Config(batch_size=300).rows_per_step(1600) == 300
     assert Config(privacy={"epsilon": 1.0, "delta": 1e-6}).rows_per_step(1600) == 500  # noise wants big batches
+    assert Config(epochs=30).rows_per_step(1600) == 500  # given epochs cost what they did
     assert Synthesizer().planned_epochs(1600) == 375  # min_steps' 3,000 updates of 200 rows, 8 an epoch
     assert Synthesizer(batch_size=500).planned_epochs(1600) == 1000
     with pytest.raises(SynthError, match="batch_size must be 0"):
         Synthesizer(batch_size=5)
 
-    model = Synthesizer(epochs=1, seed=0).fit(adult_small.iloc[:800])
-    assert model._rows_per_step == 100
+    model = Synthesizer(seed=0).fit(adult_small.iloc[:800], on_epoch=lambda info: False)  # one epoch
+    assert model._rows_per_step == 100 and model.epochs_done == 1
 
 
 def test_load_refuses_other_files(tmp_path):
