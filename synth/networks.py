@@ -116,7 +116,7 @@ class FrozenGenerator:
     `rows` gives (BlockLayout.draw_rows: each draw bucket's logits contiguous, so drawing needs no gather),
     with `offset` added to them (the decode-time bias: in the last layer's start values, or in its float32
     conversion when the network runs in bfloat16, so without a pass of its own). The first `exact` output columns
-    (the scalars, first in draw order) come from a float32 last layer even when the rest runs in bfloat16: its
+    (the scalars, first in draw order) come from a float64 last layer even when the rest runs in bfloat16: its
     8 bits of mantissa would put a continuous column's values on a lattice of a few hundred points."""
 
     def __init__(self, generator: Generator, dtype: torch.dtype, rows: torch.Tensor | None = None,
@@ -149,8 +149,10 @@ class FrozenGenerator:
             elif offset is not None:
                 self.offset = offset.float()[k:, None]
             # The last layer is kept as (out, in): it writes its output transposed, see __call__.
+            # In float64, rounded to float32 after: MKL's float32 products change in their last bits with the
+            # threads and the memory's alignment, and a value rounded to whole units would follow them.
             self.exact_head = None if not k else self._head_weights(
-                weight[:k], bias[:k] if offset is None else bias[:k] + offset[:k], sizes, torch.float32)
+                weight[:k], bias[:k] if offset is None else bias[:k] + offset[:k], sizes, torch.float64)
             self.head = self._head_weights(weight[k:], bias[k:], sizes, dtype)
 
     def _split(self, weight: torch.Tensor, bias: torch.Tensor, sizes: list[int], dtype: torch.dtype | None = None):
@@ -186,8 +188,8 @@ class FrozenGenerator:
         return out.t()
 
     def _exact(self, parts: list[torch.Tensor], cond: torch.Tensor | None, out: torch.Tensor) -> None:
-        """The float32 columns of the last layer (see `exact`), written transposed into `out`."""
-        out.copy_(self._transposed(self.exact_head, [part.float() for part in parts], cond))
+        """The exact columns of the last layer (see `exact`), written transposed into `out`."""
+        out.copy_(self._transposed(self.exact_head, [part.double() for part in parts], cond))
 
     def _hidden(self, noise: torch.Tensor, cond: torch.Tensor | None) -> list[torch.Tensor]:
         """The residual layers' outputs, newest first, then the noise: the head's dense inputs."""
