@@ -75,6 +75,7 @@ class _TrainingData:
     layout: BlockLayout
     sampler: ConditionalSampler
     cond_block: torch.Tensor  # cond block index -> layout block index
+    rows_per_step: int  # the batch a step draws (Config.rows_per_step)
     rules: RuleLoss | None = None  # the pair rules the generator is taught (synth.rules)
 
 
@@ -111,7 +112,6 @@ class Synthesizer:
         self._sampling: tuple | None = None  # (layout, sampler) for sampling, built once per trained model
         self._resume_state: dict | None = None
         self._budget = None  # synth.dp.Budget, while a differentially private training runs
-        self._rows_per_step = 0  # the running fit's batch (Config.rows_per_step)
         self.privacy_spent: dict | None = None  # its final (epsilon, delta) and settings, kept with the model
 
     # ---- fitting ---------------------------------------------------------------------------------
@@ -137,7 +137,6 @@ class Synthesizer:
         if len(df) < cfg.pac:
             raise SynthError(f"the table has {len(df)} rows; training needs at least {cfg.pac} (pac)")
         epochs = self.planned_epochs(len(df))
-        self._rows_per_step = cfg.rows_per_step(len(df))
 
         scalars, codes = self.transformer.transform(df, seed=cfg.seed)
         t = self.transformer
@@ -145,7 +144,8 @@ class Synthesizer:
             scalars=torch.from_numpy(scalars).to(self.device), codes=torch.from_numpy(codes).to(self.device),
             layout=self._layout(),
             sampler=ConditionalSampler(codes, t.block_widths(), t.discrete_blocks(), cfg.log_frequency, self.device),
-            cond_block=torch.tensor(t.discrete_blocks(), dtype=torch.long, device=self.device))
+            cond_block=torch.tensor(t.discrete_blocks(), dtype=torch.long, device=self.device),
+            rows_per_step=cfg.rows_per_step(len(df)))
         if self._budget is not None:  # conditions from the released frequencies, not from the rows (synth.dp)
             from synth import dp
 
@@ -165,7 +165,7 @@ class Synthesizer:
             torch.set_num_threads(threads)
         try:
             with _deterministic(self.device):
-                self._train_epochs(data, epochs, _steps_per_epoch(len(df), self._rows_per_step), on_epoch,
+                self._train_epochs(data, epochs, _steps_per_epoch(len(df), data.rows_per_step), on_epoch,
                                    max_seconds, cores)
         finally:
             if cores is not None:
@@ -411,7 +411,7 @@ class Synthesizer:
     def _batch(self, data: _TrainingData):
         """Real rows and generated rows for one set of conditional vectors, and the vectors as the index
         of their one-hot column (None without categorical columns)."""
-        n, gen = self._rows_per_step, self._gen
+        n, gen = data.rows_per_step, self._gen
         j, c = data.sampler.sample_condition(n, gen) or (None, None)
         rows = data.sampler.sample_rows(j, c, n, gen)
         real = data.layout.expand(data.scalars[rows], data.codes[rows])

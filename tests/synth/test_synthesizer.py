@@ -201,7 +201,7 @@ def test_the_critic_drops_no_units_by_default_and_files_from_before_keep_ctgans_
     assert resumed.config.discriminator_dropout == 0.5 and resumed._discriminator.seq[1].p == 0.5  # as trained
 
 
-def test_the_table_s_size_chooses_the_batch_unless_one_is_given(adult_small):
+def test_the_table_s_size_chooses_the_batch_unless_one_is_given(adult_small, monkeypatch):
     from synth.config import Config
 
     auto = Config()
@@ -215,8 +215,16 @@ def test_the_table_s_size_chooses_the_batch_unless_one_is_given(adult_small):
     with pytest.raises(SynthError, match="batch_size must be 0"):
         Synthesizer(batch_size=5)
 
-    model = Synthesizer(seed=0).fit(adult_small.iloc[:800], on_epoch=lambda info: False)  # one epoch
-    assert model._rows_per_step == 100 and model.epochs_done == 1
+    drawn, batch = [], Synthesizer._batch
+
+    def counted(self, data):  # noqa: ANN001, ANN202
+        out = batch(self, data)
+        drawn.append(out[0].shape[0])
+        return out
+
+    monkeypatch.setattr(Synthesizer, "_batch", counted)
+    Synthesizer(seed=0).fit(adult_small.iloc[:800], on_epoch=lambda info: False)  # one epoch
+    assert drawn == [100] * 8  # 800 rows: 8 steps of 100 rows
 
 
 def test_load_refuses_other_files(tmp_path):
@@ -376,7 +384,7 @@ def test_numbers_come_back_on_the_grid_their_real_values_sit_on(tmp_path):
     assert rows["salary"].dtype == df["salary"].dtype
     assert rows["reading"].nunique() > 2900  # still continuous
     # Also where sampling runs in bfloat16 (forced here, as a CPU with native bfloat16 runs it): its 8-bit mantissa
-    # must not reach the numbers (FrozenGenerator's float32 columns).
+    # must not reach the numbers (FrozenGenerator's exact columns).
     in_bf16 = Synthesizer.load(str(tmp_path), sample_precision="bf16")
     assert in_bf16.sample_bf16 and in_bf16.sample(3000, seed=1)["reading"].nunique() > 2900
 
