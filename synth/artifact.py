@@ -32,7 +32,7 @@ MODEL_KIND, CHECKPOINT_KIND = "synthd-model", "synthd-checkpoint"
 RETIRED_SETTINGS = {"gumbel": True}
 # Settings added since files were first written, with the value a file that lacks them was trained with.
 ADDED_SETTINGS = {"chain": False, "numeric_encoding": "modes", "pair_loss": "off", "average_decay": 0.0,
-                  "discriminator_dropout": 0.5}
+                  "discriminator_dropout": 0.5, "chain_likelihood": False}
 
 
 def _spec(model, version: int = FORMAT_VERSION) -> dict:
@@ -84,16 +84,19 @@ def save_checkpoint(model, path) -> None:
 
 
 def _trained_modules(model) -> list:
-    """The networks a checkpoint keeps: both GAN networks, and the generator's average, the target's model and the
-    pair tables (with the generated tables' moving average) where the fit has them."""
+    """The networks a checkpoint keeps: both GAN networks, and the generator's average, the target's model, the
+    chain likelihood's biases and the pair tables (with the generated tables' moving average) where the fit has
+    them."""
     out = [("generator", model._generator), ("discriminator", model._discriminator)]
     out += [("average", model._average)] if model._average is not None else []
     out += [("target", model._target_model)] if model._target_model is not None else []
+    out += [("chain_likelihood", model._chain_likelihood)] if model._chain_likelihood is not None else []
     return out + ([("pairs", model._pair_loss)] if model._pair_loss is not None else [])
 
 
 def _optimizers(model) -> list:
     out = [("opt_g", model._opt_g), ("opt_d", model._opt_d)]
+    out += [("opt_c", model._opt_c)] if model._opt_c is not None else []
     return out + ([("opt_t", model._opt_t)] if model._opt_t is not None else [])
 
 

@@ -160,6 +160,12 @@ class Config:
         "False: CTGAN's independent draws (BENCHMARKS.md, the levers).")
     chain_lr: float = knob(5e-3, "Adam learning rate of the chain's weights: logit shifts of several units have "
                            "to be learnt within a short training.", low=0, low_open=True, high=1.0)
+    chain_likelihood: bool = knob(
+        True, "The chain's likelihood on real rows: besides the critic's step, the chain's weights take a step of "
+        "their own each update (at `chain_lr`), fitting how likely each category is given the categories before it "
+        "in real rows (synth.networks.ChainLikelihood), so that a pair the rows never hold (a female husband) is not "
+        "drawn. False leaves the chain to the critic alone. Off without the chain and under differential privacy (it "
+        "reads real rows).")
     target: str | None = knob(
         None, "A column to predict: with it, a small network learns to predict the target from the row's other "
         "columns, and the generator is charged for rows whose target that network would not predict (synth.auxiliary; "

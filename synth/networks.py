@@ -309,6 +309,52 @@ def information_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
             + torch.linalg.vector_norm(fake.std(0) - real.std(0)))
 
 
+class ChainLikelihood(nn.Module):
+    """The chain's likelihood on real rows (Config.chain_likelihood): a logistic model of each block's category
+    given the categories of the blocks before it in the row, whose weights are the chain's (Generator.chain) and
+    whose biases, one per one-hot column, are its own. The critic teaches the chain only through the generated rows
+    it tells apart, and a pair that one generated row in 200 holds (a female husband) moves it little; the real
+    rows' likelihood pushes down the shift of a pair they never hold at every step. The model keeps the chain
+    only: these biases stay in training (the generator's logits take their place in sampling)."""
+
+    def __init__(self, layout: BlockLayout):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(layout.width - layout.n_scalars, device=layout.pad.device))
+        # Each block's one-hot columns padded to the widest (BlockLayout.blocks, less the scalars), and where each
+        # column sits in that padded view: the way back.
+        self.register_buffer("gather", (layout.full_gather - layout.n_scalars).clamp(min=0), persistent=False)
+        self.register_buffer("place", (~layout.pad).flatten().nonzero().squeeze(1), persistent=False)
+
+    def forward(self, layout: BlockLayout, chain: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """The negative log-likelihood of rows' `codes` (rows, blocks), summed over blocks, averaged over rows."""
+        one_hot = torch.zeros(codes.shape[0], self.bias.shape[0], device=codes.device)
+        one_hot.scatter_(1, codes + (layout.offsets - layout.n_scalars), 1.0)
+        return _ChainLikelihood.apply(self.bias, chain * layout.chain_mask, one_hot, codes, self.gather, layout.pad,
+                                      self.place)
+
+
+class _ChainLikelihood(torch.autograd.Function):
+    """ChainLikelihood's loss, its gradient written out (softmax less the one-hot, per block): autograd's graph of
+    the same dozen ops cost more than the arithmetic on a batch of a few hundred rows."""
+
+    @staticmethod
+    def forward(ctx, bias, weight, one_hot, codes, gather, pad, place):
+        rows = codes.shape[0]
+        logits = torch.addmm(bias, one_hot, weight)
+        blocks = logits.index_select(1, gather).view(rows, *pad.shape).masked_fill(pad, float("-inf"))
+        p = torch.softmax(blocks, dim=2)
+        ctx.save_for_backward(p, one_hot, codes, place)
+        return -p.gather(2, codes[:, :, None]).log().sum() / rows
+
+    @staticmethod
+    def backward(ctx, grad):
+        p, one_hot, codes, place = ctx.saved_tensors
+        rows = codes.shape[0]
+        g = p.scatter_add(2, codes[:, :, None], p.new_full((rows, codes.shape[1], 1), -1.0))
+        g = g.view(rows, -1).index_select(1, place) * (grad / rows)
+        return g.sum(0), one_hot.t() @ g, None, None, None, None, None
+
+
 def gradient_penalty(disc: Discriminator, real_first: torch.Tensor, fake_first: torch.Tensor, gen: torch.Generator,
                      weight: float = 10.0) -> torch.Tensor:
     """WGAN-GP: (||grad D(x)|| - 1)^2 on points x between real and fake pac groups, one mix weight per

@@ -33,7 +33,15 @@ from synth.draws import TaskDraws
 from synth.errors import SynthError
 from synth.ids import IdSpec, fit_id, generate_ids
 from synth.memory import keep_freed_memory
-from synth.networks import BlockLayout, Discriminator, FrozenGenerator, Generator, gradient_penalty, information_loss
+from synth.networks import (
+    BlockLayout,
+    ChainLikelihood,
+    Discriminator,
+    FrozenGenerator,
+    Generator,
+    gradient_penalty,
+    information_loss,
+)
 from synth.output import category_column, datetime_resolution, numeric_column, numeric_grid
 from synth.pairs import PairLoss, pair_counts, shrink, taught_blocks
 from synth.parallel import run_in_order
@@ -106,6 +114,8 @@ class Synthesizer:
         self._opt_g = self._opt_d = None
         self._target_model: TargetModel | None = None  # with a target, outside DP: synth.auxiliary
         self._opt_t = None
+        self._chain_likelihood: ChainLikelihood | None = None  # the chain's fit to real rows (synth.networks)
+        self._opt_c = None
         self._pair_loss: PairLoss | None = None  # the pair tables the generator is taught (synth.pairs)
         self._gen: torch.Generator | None = None
         self._frozen: FrozenGenerator | None = None  # built from the trained generator on first sampling
@@ -319,6 +329,11 @@ class Synthesizer:
                                        weight_decay=cfg.generator_decay, fused=True)
         self._opt_d = torch.optim.Adam(self._discriminator.parameters(), lr=cfg.discriminator_lr,
                                        betas=(0.5, 0.9), weight_decay=cfg.discriminator_decay, fused=True)
+        if self._generator.chain is not None and cfg.chain_likelihood and cfg.privacy is None:
+            # Its own Adam state: the chain takes one step from the critic and one from the real rows' likelihood.
+            self._chain_likelihood = ChainLikelihood(self._layout())
+            self._opt_c = torch.optim.Adam([self._generator.chain, self._chain_likelihood.bias], lr=cfg.chain_lr,
+                                           betas=(0.5, 0.9), fused=True)
         if cfg.pair_loss == "on" or (cfg.pair_loss == "auto" and cfg.privacy is not None):
             taught = len(taught_blocks(t.block_widths())) > 1
             self._pair_loss = PairLoss(t.block_widths()).to(self.device) if taught else None
@@ -406,6 +421,8 @@ class Synthesizer:
         self._opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self._opt_g.step()
+        if self._chain_likelihood is not None:
+            self._chain_update(data)
         return torch.stack([loss_g.detach(), loss_d, cond_loss.detach(), loss_t.detach(), loss_p.detach()])
 
     def _batch(self, data: _TrainingData):
@@ -447,6 +464,15 @@ class Synthesizer:
         loss.backward()
         self._opt_d.step()
         return loss.detach()
+
+    def _chain_update(self, data: _TrainingData) -> None:
+        """One step of the chain's likelihood on a batch of real rows drawn uniformly: the conditional sampler's
+        rows over-represent rare categories, which would bias how likely one category is given another."""
+        rows = torch.randint(0, data.codes.shape[0], (data.rows_per_step,), generator=self._gen, device=self.device)
+        loss = self._chain_likelihood(data.layout, self._generator.chain, data.codes[rows].long())
+        self._opt_c.zero_grad(set_to_none=True)
+        loss.backward()
+        self._opt_c.step()
 
     def _target_update(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         """One update of the target's model on real rows; then its loss on the generated rows, with the generated

@@ -5,7 +5,15 @@ import pytest
 import torch
 
 from synth import networks
-from synth.networks import BlockLayout, Discriminator, FrozenGenerator, Generator, gradient_penalty, information_loss
+from synth.networks import (
+    BlockLayout,
+    ChainLikelihood,
+    Discriminator,
+    FrozenGenerator,
+    Generator,
+    gradient_penalty,
+    information_loss,
+)
 
 
 @pytest.mark.parametrize("cond_dim", [0, 5])
@@ -255,6 +263,43 @@ def test_the_chain_mask_joins_each_column_only_to_later_blocks():
     layout = BlockLayout(1, [2, 1, 2], torch.device("cpu"))
     assert layout.chain_mask.tolist() == [[0, 0, 1, 1, 1], [0, 0, 1, 1, 1], [0, 0, 0, 1, 1], [0, 0, 0, 0, 0],
                                           [0, 0, 0, 0, 0]]
+
+
+def test_the_chain_likelihood_of_real_rows_against_hand_worked_values():
+    layout = BlockLayout(1, [2, 3], torch.device("cpu"))  # one scalar, then blocks of 2 and 3 categories
+    codes = torch.tensor([[0, 2], [1, 0]])
+    likelihood = ChainLikelihood(layout)
+    chain = torch.zeros(5, 5, requires_grad=True)
+    # Zero weights and biases: each block uniform, so each row costs log 2 + log 3.
+    assert likelihood(layout, chain, codes).item() == pytest.approx(math.log(2) + math.log(3))
+    # A shift of 3 from the first row's category 0 to its category 2 of the later block: that row's second block
+    # costs log(e^3 + 2) - 3; the second row's category 1 shifts nothing.
+    with torch.no_grad():
+        chain[0, 4] = 3.0
+        chain[4, 0] = 50.0  # from a later block to an earlier one: masked, no effect
+    want = (2 * math.log(2) + (math.log(math.exp(3) + 2) - 3) + math.log(3)) / 2
+    assert likelihood(layout, chain, codes).item() == pytest.approx(want)
+    # The biases shift a category in every row: a bias of 1 on block one's category 1.
+    with torch.no_grad():
+        likelihood.bias[1] = 1.0
+    want_bias = want + (math.log(math.e + 1) - math.log(2) + math.log(math.e + 1) - 1 - math.log(2)) / 2
+    assert likelihood(layout, chain, codes).item() == pytest.approx(want_bias)
+    # Its gradient reaches only the weights from earlier to later blocks, and the biases.
+    likelihood(layout, chain, codes).backward()
+    assert torch.all(chain.grad[layout.chain_mask == 0] == 0)
+    assert chain.grad[layout.chain_mask == 1].abs().sum() > 0
+    assert likelihood.bias.grad.abs().sum() > 0
+
+
+def test_the_written_out_chain_likelihood_gradient_matches_autograd():
+    layout = BlockLayout(2, [3, 1, 4, 2], torch.device("cpu"))
+    likelihood = ChainLikelihood(layout)
+    codes = torch.stack([torch.randint(w, (30,)) for w in (3, 1, 4, 2)], dim=1)
+    one_hot = torch.zeros(30, 10, dtype=torch.float64).scatter_(1, codes + (layout.offsets - 2), 1.0)
+    bias = torch.randn(10, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(10, 10, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda b, w: networks._ChainLikelihood.apply(
+        b, w, one_hot, codes, likelihood.gather, layout.pad, likelihood.place), (bias, weight))
 
 
 def test_a_zero_chain_draws_what_independent_draws_draw():

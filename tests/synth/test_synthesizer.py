@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from safetensors import safe_open
 
 from synth import SynthError, Synthesizer, synthesizer
 from synth.conditions import plan_conditions
@@ -199,6 +200,26 @@ def test_the_critic_drops_no_units_by_default_and_files_from_before_keep_ctgans_
     spec_file.write_text(json.dumps(spec))
     resumed = Synthesizer.from_checkpoint(tmp_path / "c", device="cpu")
     assert resumed.config.discriminator_dropout == 0.5 and resumed._discriminator.seq[1].p == 0.5  # as trained
+
+
+def test_the_chain_s_likelihood_trains_and_resumes_but_stays_out_of_the_model(adult_small, tmp_path):
+    df = adult_small.iloc[:300]
+    model = Synthesizer(epochs=1, batch_size=100, seed=0).fit(df)
+    assert model._chain_likelihood is not None and model._chain_likelihood.bias.abs().sum() > 0
+    model.save(tmp_path / "m")  # its biases are training state: the model file keeps the chain only
+    saved = safe_open(tmp_path / "m" / "model.safetensors", "pt").keys()
+    assert saved and not [name for name in saved if "likelihood" in name]
+    model.save_checkpoint(tmp_path / "c")
+    resumed = Synthesizer.from_checkpoint(tmp_path / "c", device="cpu")
+    assert torch.equal(resumed._chain_likelihood.bias, model._chain_likelihood.bias)
+    assert resumed._opt_c.state_dict()["state"][1]["step"] == model._opt_c.state_dict()["state"][1]["step"]
+    spec_file = tmp_path / "c" / "checkpoint.json"
+    spec = json.loads(spec_file.read_text())
+    del spec["config"]["chain_likelihood"], spec["optimizers"]["opt_c"]  # as a checkpoint written before it
+    spec_file.write_text(json.dumps(spec))
+    before = Synthesizer.from_checkpoint(tmp_path / "c", device="cpu")
+    assert before.config.chain_likelihood is False and before._chain_likelihood is None
+    assert Synthesizer(epochs=1, batch_size=100, seed=0, chain=False).fit(df)._chain_likelihood is None
 
 
 def test_the_table_s_size_chooses_the_batch_unless_one_is_given(adult_small, monkeypatch):
