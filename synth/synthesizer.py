@@ -174,7 +174,7 @@ class Synthesizer:
         elif isinstance(threads, int):
             torch.set_num_threads(threads)
         try:
-            with _deterministic(self.device):
+            with _deterministic(self.device), _flushed_denormals(self.device):
                 self._train_epochs(data, epochs, _steps_per_epoch(len(df), data.rows_per_step), on_epoch,
                                    max_seconds, cores)
         finally:
@@ -830,6 +830,21 @@ def _deterministic(device: torch.device):
         yield
     finally:
         torch.use_deterministic_algorithms(previous)
+
+
+@contextlib.contextmanager
+def _flushed_denormals(device: torch.device):
+    """On CPU, train with numbers too small for a float's normal range flushed to zero. The chain's large negative
+    shifts leave probabilities of about 1e-40 in the softmaxes and their gradients, and x86 cores compute on such
+    subnormal numbers many times slower than on others; flushed, they are zero, which they all but are (BENCHMARKS.md,
+    "Subnormal numbers"). The setting is the thread's (and the threads it starts); it is turned off after."""
+    if device.type != "cpu" or not torch.set_flush_denormal(True):
+        yield
+        return
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
 
 
 def resolve_sample_precision(precision: str, device: torch.device) -> bool:

@@ -222,6 +222,17 @@ def test_the_chain_s_likelihood_trains_and_resumes_but_stays_out_of_the_model(ad
     assert Synthesizer(epochs=1, batch_size=100, seed=0, chain=False).fit(df)._chain_likelihood is None
 
 
+def test_training_flushes_subnormal_numbers_to_zero_and_then_stops(adult_small):
+    if not torch.set_flush_denormal(False):
+        pytest.skip("this CPU cannot flush subnormal numbers")
+    tiny = 1e-40  # below float32's normal range
+    seen: list[float] = []
+    Synthesizer(epochs=2, batch_size=100, seed=0).fit(adult_small.iloc[:200],
+                                                      on_epoch=lambda _: seen.append(torch.tensor([tiny]).item()))
+    assert seen == [0.0, 0.0]
+    assert torch.tensor([tiny]).item() == pytest.approx(tiny, rel=0.01)  # the process's own setting again
+
+
 def test_the_table_s_size_chooses_the_batch_unless_one_is_given(adult_small, monkeypatch):
     from synth.config import Config
 
