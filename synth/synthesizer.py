@@ -837,13 +837,10 @@ def _flushed_denormals(device: torch.device):
     """On CPU, train with numbers too small for a float's normal range flushed to zero. The chain's large negative
     shifts leave probabilities of about 1e-40 in the softmaxes and their gradients, and x86 cores compute on such
     subnormal numbers many times slower than on others; flushed, they are zero, which they all but are (BENCHMARKS.md,
-    "Subnormal numbers"). The setting is the thread's (and the threads it starts); it is put back as it was after,
-    read off how a subnormal number converts (a library built with fast math may have turned it on)."""
-    if device.type != "cpu":
-        yield
-        return
+    "Subnormal numbers"). The setting is the calling thread's; it is put back as it was after, read off how a
+    subnormal number converts (a library built with fast math may have turned it on)."""
     was_flushing = torch.tensor([1e-40]).item() == 0.0
-    if not torch.set_flush_denormal(True):
+    if device.type != "cpu" or not torch.set_flush_denormal(True):
         yield
         return
     try:
