@@ -42,7 +42,8 @@ def plan_conditions(conditions: dict | None, schema: Schema, transformer: DataTr
         if spec.kind == "constant":
             continue  # checked below, after decoding every row holds the constant anyway
         block = transformer.block_of(name)
-        if block is not None and transformer.blocks[block][0] == "continuous":
+        summed = any(t.name == name for t in transformer.sums)  # a total of two columns (synth.sums)
+        if summed or (block is not None and transformer.blocks[block][0] == "continuous"):
             low, high = _range(name, wanted, spec)
             plan.ranges.append((name, low, high))
             continue

@@ -25,18 +25,29 @@ _NUMPY_INTEGERS = ("int64", "int32", "int16", "int8", "uint64", "uint32", "uint1
 _NUMPY_NUMBERS = _NUMPY_INTEGERS + ("float64", "float32")
 
 
-def numeric_column(spec: ColumnSpec, x: np.ndarray) -> pd.Series:
-    """Continuous, integer and datetime values (floats; datetimes as seconds) to the input's dtype."""
+def numeric_column(spec: ColumnSpec, x: np.ndarray, on_grid: bool = False) -> pd.Series:
+    """Continuous, integer and datetime values (floats; datetimes as seconds) to the input's dtype; `on_grid`:
+    the values already went through `on_grid` (and may have been moved since, as a sum's parts are)."""
+    if not on_grid:
+        x = numeric_on_grid(spec, x)
+    if spec.kind == "datetime":
+        return _datetime(spec, x)
+    return _as_dtype(x, spec.dtype)
+
+
+def numeric_on_grid(spec: ColumnSpec, x: np.ndarray) -> np.ndarray:
+    """Numeric values inside the column's bounds and on the grid its real values sit on (floats; a datetime's
+    seconds are only clipped: `_datetime` rounds them to the resolution)."""
     if spec.minimum is not None:
         x = np.clip(x, spec.minimum, spec.maximum)
     if spec.kind == "datetime":
-        return _datetime(spec, x)
+        return x
     if "step" in spec.extra:  # the grid its real values sit on: 0.01 for cents, 0.25, 1000...
         step, decimals = spec.extra["step"], spec.extra["decimals"]
         x = np.round(np.round(x / step) * step, decimals)  # the second round drops float error (33.86, not 33.859999)
     elif spec.kind == "integer" or spec.dtype in _NUMPY_INTEGERS:  # an integer column modelled as continuous too
         x = np.round(x)
-    return _as_dtype(x, spec.dtype)
+    return x
 
 
 def _datetime(spec: ColumnSpec, seconds: np.ndarray) -> pd.Series:

@@ -42,13 +42,14 @@ from synth.networks import (
     gradient_penalty,
     information_loss,
 )
-from synth.output import category_column, datetime_resolution, numeric_column, numeric_grid
+from synth.output import category_column, datetime_resolution, numeric_column, numeric_grid, numeric_on_grid
 from synth.pairs import PairLoss, pair_counts, shrink, taught_blocks
 from synth.parallel import run_in_order
 from synth.protect import protect_schema
 from synth.rules import PairRules, RuleLoss
 from synth.sampler import ConditionalSampler
 from synth.schema import Schema, check_frame, infer_schema
+from synth.sums import add_parts, bounds_of, grid_of, total_grid
 from synth.transformer import Coded, DataTransformer, numeric_values
 
 GEN_BATCH = 10_000  # rows per generator call when sampling; chunking for the caller is separate
@@ -278,7 +279,13 @@ class Synthesizer:
                     for s in self.schema.columns if s.kind == "id"]
         self.transformer = DataTransformer(self.schema, cfg.max_modes, cfg.max_categories, seed=cfg.seed,
                                            min_rows=cfg.rare_threshold, rare_mode=cfg.rare_categories,
-                                           numeric_encoding=cfg.numeric_encoding).fit(df)
+                                           numeric_encoding=cfg.numeric_encoding).fit(df, {cfg.target})
+        for total in self.transformer.sums:  # the total's values are its parts' sums: on the grid they make
+            spec = self.schema[total.name]
+            spec.extra.pop("step", None), spec.extra.pop("decimals", None)
+            grid = total_grid(*(grid_of(self.schema[p]) for p in total.parts))
+            if grid is not None:
+                spec.extra["step"], spec.extra["decimals"] = grid
         torch.manual_seed(cfg.seed)
         self._gen = torch.Generator(self.device).manual_seed(cfg.seed)
         self._build_networks()
@@ -740,6 +747,7 @@ class Synthesizer:
     def _frame(self, scalars: np.ndarray, codes: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
         """Decoded rows with every column but the IDs, which depend on the row's final position."""
         decoded = self.transformer.inverse(scalars, codes, rng)
+        on_grid = self._add_sums(decoded)
         n = len(scalars)
         columns = {}
         for spec in self.schema.columns:
@@ -749,13 +757,24 @@ class Synthesizer:
                 codes = (rng.random(n) < spec.null_rate).astype(np.int64)  # 1: null, at the real rate
                 columns[spec.name] = category_column(spec, Coded(codes, [spec.extra.get("value"), None]))
             elif spec.numeric and not spec.discrete:
-                columns[spec.name] = numeric_column(spec, decoded[spec.name])
+                columns[spec.name] = numeric_column(spec, decoded[spec.name], spec.name in on_grid)
             else:
                 columns[spec.name] = category_column(spec, decoded[spec.name])
         # The columns' arrays, which are new (no copy) and need no aligning on an index as Series do: half
         # the time, which counts in a small sample.
         return pd.DataFrame({name: column.array for name, column in columns.items()}, index=pd.RangeIndex(n),
                             copy=False)
+
+    def _add_sums(self, decoded: dict[str, object]) -> set[str]:
+        """Each sum's total from its parts' final values (synth.sums), in place; the names of the columns set."""
+        done = set()
+        for total in self.transformer.sums:
+            specs = [self.schema[p] for p in total.parts] + [self.schema[total.name]]
+            a, b = (numeric_on_grid(spec, decoded[spec.name]) for spec in specs[:2])
+            decoded[specs[0].name], decoded[specs[1].name], decoded[total.name] = add_parts(
+                a, b, *(bounds_of(spec) for spec in specs), specs[2].extra.get("decimals"))
+            done.update(spec.name for spec in specs)
+        return done
 
     def _with_ids(self, frame: pd.DataFrame, start: int, total: int, seed: int) -> pd.DataFrame:
         if not self.ids:

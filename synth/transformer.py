@@ -12,6 +12,8 @@ Every modelled column becomes one one-hot *block*; continuous columns also get o
 - a categorical column that is a function of another one (a code and its label, say education and
   education-num) is not modelled at all: it is derived from its source when decoding, so the pair
   keeps its exact relation instead of the GAN having to learn it.
+- a numeric column that is the sum of two others on every row (synth.sums) is not modelled either: the
+  output adds its parts.
 - with `min_rows` k above 1 (synth.protect): values held by fewer than k rows are replaced before any of
   this (the marker, a nearest or a frequent value), numeric values are clipped to the schema's bounds
   (which the Synthesizer sets to protected ones), quantiles are means of k order statistics and a
@@ -32,6 +34,7 @@ from synth.gmm import Mixture, fit_mixture
 from synth.interp import Interpolator
 from synth.protect import MARKER, marker_allowed, protect_discrete, replacements, window_quantiles
 from synth.schema import ColumnSpec, Schema, numeric_values
+from synth.sums import NumericSum, find_sums
 
 QUANTILES = 257  # points of each continuous column's real quantile function kept for calibration
 SCORE_TAIL = 1e-3  # normal scores are kept within the standard normal's 0.1% and 99.9% points
@@ -157,9 +160,11 @@ class DataTransformer:
         self.discrete: list[DiscreteEncoder] = []
         self.blocks: list[tuple[str, int]] = []  # (kind "continuous"|"discrete", index in its list)
         self.derived: list[DerivedColumn] = []  # in decoding order: a source comes before what it determines
+        self.sums: list[NumericSum] = []  # numeric totals of two modelled columns (synth.sums), not modelled
 
     # ---- fitting ---------------------------------------------------------------------------------
-    def fit(self, df: pd.DataFrame) -> DataTransformer:
+    def fit(self, df: pd.DataFrame, modelled: set[str] = frozenset()) -> DataTransformer:
+        """`modelled`: columns that must be modelled rather than derived from others (a target)."""
         rng = np.random.default_rng(self.seed)
         self.continuous, self.discrete, self.blocks = [], [], []
         discrete = [s for s in self.schema.columns if _is_discrete(s)]
@@ -167,7 +172,8 @@ class DataTransformer:
         # nor a derived column's table hold one.
         protected = pd.DataFrame({s.name: self._protected(s, df[s.name], rng) for s in discrete}, index=df.index)
         self.derived = find_derived(protected, discrete)
-        derived = {d.name for d in self.derived}
+        self.sums = find_sums(df, self.schema.columns, modelled)
+        derived = {d.name for d in self.derived} | {t.name for t in self.sums}
         for spec in self.schema.columns:
             if spec.kind in ("constant", "id") or spec.name in derived:
                 continue
@@ -314,6 +320,7 @@ class DataTransformer:
             "discrete": [asdict(e) for e in self.discrete],
             "blocks": [list(b) for b in self.blocks],
             "derived": [asdict(d) for d in self.derived],
+            "sums": [asdict(t) for t in self.sums],
         }
 
     @classmethod
@@ -324,6 +331,7 @@ class DataTransformer:
         t.discrete = [DiscreteEncoder(**e) for e in data["discrete"]]
         t.blocks = [(k, i) for k, i in data["blocks"]]
         t.derived = [DerivedColumn(**d) for d in data.get("derived", [])]
+        t.sums = [NumericSum(**d) for d in data.get("sums", [])]
         return t
 
 
