@@ -43,6 +43,10 @@ _FALSE = {"false", "f", "no", "n"}
 ID_UNIQUE_RATIO = 0.9  # text columns at least this unique are keys, not categories
 ID_MIN_ROWS = 20  # below this many values uniqueness says nothing
 DISCRETE_MAX_VALUES = 32  # numeric columns with at most this many values are modelled as categories
+# An integer column named as a code (zip code, postcode, a "..._code") is a label, not a quantity: with at most
+# this many values it is modelled as categories too, so that a sampled zip code is a real one.
+CODE_MAX_VALUES = 100
+_CODE_NAME = re.compile(r"(^|[_\s-])(zip|zip_?code|post_?code|postal_?code|code)$", re.IGNORECASE)
 
 
 @dataclass
@@ -138,7 +142,8 @@ def _infer_column(name: str, series: pd.Series, kind: str | None) -> ColumnSpec:
         if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
             raise SynthError(f"column {name!r} holds text, so it cannot be {spec.kind}")
         spec.minimum, spec.maximum = float(values.min()), float(values.max())
-        spec.discrete = values.nunique() <= DISCRETE_MAX_VALUES
+        spec.discrete = values.nunique() <= DISCRETE_MAX_VALUES or (
+            spec.kind == "integer" and bool(_CODE_NAME.search(name)) and values.nunique() <= CODE_MAX_VALUES)
     elif spec.kind == "boolean" and not _is_boolean(values):
         raise SynthError(f"column {name!r} has values other than true/false, so it cannot be boolean")
     elif spec.kind == "id" and pd.api.types.is_numeric_dtype(values):
