@@ -14,6 +14,8 @@ Every modelled column becomes one one-hot *block*; continuous columns also get o
   keeps its exact relation instead of the GAN having to learn it.
 - a numeric column that is the sum of two others on every row (synth.sums) is not modelled either: the
   output adds its parts.
+- a numeric column that a category nearly determines (synth.centre) is modelled as its normal score within
+  that category, which decoding maps back through the category's quantile function.
 - with `min_rows` k above 1 (synth.protect): values held by fewer than k rows are replaced before any of
   this (the marker, a nearest or a frequent value), numeric values are clipped to the schema's bounds
   (which the Synthesizer sets to protected ones), quantiles are means of k order statistics and a
@@ -30,6 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
+from synth.centre import Centre, find_centre
 from synth.gmm import Mixture, fit_mixture
 from synth.interp import Interpolator
 from synth.protect import MARKER, marker_allowed, protect_discrete, replacements, window_quantiles
@@ -58,6 +61,7 @@ class ContinuousEncoder:
     # True: the mixture models the values' normal scores (their rank mapped onto a standard normal, `normal_scores`),
     # not the values themselves.
     normal: bool = False
+    centre: Centre | None = None  # set: the column is modelled as its score within its category (synth.centre)
 
     @property
     def width(self) -> int:
@@ -174,15 +178,21 @@ class DataTransformer:
         self.derived = find_derived(protected, discrete)
         self.sums = find_sums(df, self.schema.columns, modelled)
         derived = {d.name for d in self.derived} | {t.name for t in self.sums}
-        for spec in self.schema.columns:
-            if spec.kind in ("constant", "id") or spec.name in derived:
-                continue
-            if spec.numeric and not spec.discrete:
-                self.blocks.append(("continuous", len(self.continuous)))
-                self.continuous.append(self._fit_continuous(spec, df[spec.name], rng))
-            else:
+        modelled_specs = [s for s in self.schema.columns if s.kind not in ("constant", "id") and s.name not in derived]
+        categories = {s.name: self._fit_discrete(s, protected[s.name]) for s in modelled_specs if _is_discrete(s)}
+        groups = {name: (encode_discrete(enc, protected[name]), enc.width) for name, enc in categories.items()}
+        for spec in modelled_specs:
+            if spec.name in categories:
                 self.blocks.append(("discrete", len(self.discrete)))
-                self.discrete.append(self._fit_discrete(spec, protected[spec.name]))
+                self.discrete.append(categories[spec.name])
+                continue
+            x = _clipped(numeric_values(df[spec.name], spec), spec)
+            centre = None if spec.name in modelled else find_centre(x, groups, self.min_rows)
+            if centre is not None:
+                x = centre.apply(x, groups[centre.on][0], rng)
+            self.blocks.append(("continuous", len(self.continuous)))
+            self.continuous.append(self._fit_continuous(spec, x, bool(df[spec.name].isna().any()), rng))
+            self.continuous[-1].centre = centre
         return self
 
     def _protected(self, spec: ColumnSpec, series: pd.Series, rng) -> pd.Series:
@@ -195,8 +205,8 @@ class DataTransformer:
             return self.rare_mode
         return "nearest" if spec.numeric or spec.dtype.startswith(("int", "uint", "float")) else "frequent"
 
-    def _fit_continuous(self, spec: ColumnSpec, series: pd.Series, rng) -> ContinuousEncoder:
-        x = _clipped(numeric_values(series, spec), spec)
+    def _fit_continuous(self, spec: ColumnSpec, x: np.ndarray, nullable: bool, rng) -> ContinuousEncoder:
+        """`x`: the column's values inside its bounds, NaN for null (centred, if it is: synth.centre)."""
         x = x[~np.isnan(x)]
         mean, std = float(x.mean()), float(x.std()) or 1.0
         z = (x - mean) / std
@@ -211,7 +221,7 @@ class DataTransformer:
         mix = fit_mixture(sample, max_modes=1 if normal else self.max_modes, **threshold)
         return ContinuousEncoder(
             name=spec.name, mean=mean, std=std, weights=mix.weights.tolist(), means=mix.means.tolist(),
-            stds=mix.stds.tolist(), nullable=bool(series.isna().any()), quantiles=quantiles.tolist(),
+            stds=mix.stds.tolist(), nullable=nullable, quantiles=quantiles.tolist(),
             normal=normal)
 
     def _fit_discrete(self, spec: ColumnSpec, series: pd.Series) -> DiscreteEncoder:
@@ -284,15 +294,24 @@ class DataTransformer:
         n = len(df)
         scalars = np.zeros((n, self.n_scalars), dtype=np.float32)
         codes = np.zeros((n, len(self.blocks)), dtype=np.int32)
+        centred = []
         for b, (kind, i) in enumerate(self.blocks):
-            if kind == "continuous":
-                enc = self.continuous[i]
-                spec = self.schema[enc.name]
-                scalars[:, i], codes[:, b] = encode_continuous(enc, _clipped(numeric_values(df[enc.name], spec), spec),
-                                                                rng)
-            else:
+            if kind == "discrete":
                 codes[:, b] = encode_discrete(self.discrete[i], df[self.discrete[i].name], rng)
+            elif self.continuous[i].centre is not None:
+                centred.append((b, i))  # after its category's codes, which may come in a later block
+            else:
+                scalars[:, i], codes[:, b] = self._encode_continuous(i, df, rng)
+        for b, i in centred:
+            centre = self.continuous[i].centre
+            scalars[:, i], codes[:, b] = self._encode_continuous(i, df, rng, codes[:, self.block_of(centre.on)])
         return scalars, codes
+
+    def _encode_continuous(self, i: int, df: pd.DataFrame, rng, group: np.ndarray | None = None):
+        enc = self.continuous[i]
+        spec = self.schema[enc.name]
+        x = _clipped(numeric_values(df[enc.name], spec), spec)
+        return encode_continuous(enc, x if group is None else enc.centre.apply(x, group, rng), rng)
 
     # ---- inverse ---------------------------------------------------------------------------------
     def inverse(self, scalars: np.ndarray, codes: np.ndarray, rng: np.random.Generator) -> dict[str, object]:
@@ -303,6 +322,8 @@ class DataTransformer:
             if kind == "continuous":
                 enc = self.continuous[i]
                 out[enc.name] = decode_continuous(enc, scalars[:, i], codes[:, b])
+                if enc.centre is not None:
+                    out[enc.name] = enc.centre.undo(out[enc.name], codes[:, self.block_of(enc.centre.on)])
             else:
                 enc = self.discrete[i]
                 out[enc.name] = decode_discrete(enc, codes[:, b], rng)
@@ -327,7 +348,8 @@ class DataTransformer:
     def from_dict(cls, data: dict, schema: Schema) -> DataTransformer:
         t = cls(schema, data["max_modes"], data["max_categories"], data["gmm_sample"], data["seed"],
                 data.get("min_rows", 1), data.get("rare_mode", "marker"), data.get("numeric_encoding", "modes"))
-        t.continuous = [ContinuousEncoder(**e) for e in data["continuous"]]
+        t.continuous = [ContinuousEncoder(**{**e, "centre": e.get("centre") and Centre(**e["centre"])})
+                        for e in data["continuous"]]
         t.discrete = [DiscreteEncoder(**e) for e in data["discrete"]]
         t.blocks = [(k, i) for k, i in data["blocks"]]
         t.derived = [DerivedColumn(**d) for d in data.get("derived", [])]

@@ -21,7 +21,8 @@ K = 10
 def _table(n: int = 400, seed: int = 0) -> pd.DataFrame:
     """A table built to hold values that fewer than K rows hold: a unique job title and a rare one (and the
     code derived from them), one-off cities beyond the "other" slot, one-off extreme incomes at both ends,
-    an extreme age, a rare count, a rare date at each end, and a rare ID shape."""
+    an extreme age, a rare count, a rare date at each end, a rare ID shape, and one-off extremes of a number
+    modelled within a category and of a total of two columns."""
     rng = np.random.default_rng(seed)
     job = rng.choice(["clerk", "nurse", "teacher"], n, p=[0.5, 0.3, 0.2]).astype(object)
     job[0], job[1:4] = "astronaut", "zookeeper"
@@ -40,8 +41,15 @@ def _table(n: int = 400, seed: int = 0) -> pd.DataFrame:
     hired[8], hired[9] = "1901-02-03", "2099-12-31"
     ids = np.array([f"EMP-{i:05d}" for i in range(n)], dtype=object)
     ids[20] = "x7_QQ"
+    # A rent that the city nearly fixes (modelled within its city, synth.centre), with a one-off at each end; and
+    # a total pay that is income plus bonus on every row (not modelled, synth.sums), one-off where income is.
+    level = {"Avon": 1_000, "Bree": 3_000, "Cork": 5_000}  # the other cities share the "other" slot, and a level
+    rent = np.round([level.get(c, 7_000) + rng.normal(0, 20) for c in city])
+    rent[30], rent[31] = 12_000, 137
+    bonus = rng.integers(1_000, 5_000, n)
     return pd.DataFrame({"employee_id": ids, "job": job, "job_code": code, "city": city, "income": income,
-                         "age": age, "children": children, "hired": hired})
+                         "age": age, "children": children, "hired": hired, "rent": rent, "bonus": bonus,
+                         "total_pay": income + bonus})
 
 
 def _leaks(df: pd.DataFrame) -> tuple[set[str], dict[str, list[float]]]:
@@ -53,7 +61,7 @@ def _leaks(df: pd.DataFrame) -> tuple[set[str], dict[str, list[float]]]:
         texts |= set(counts.index[counts < K])
     texts |= {"x7_QQ", "a9_AA"}  # the rare key and its template
     numbers: dict[str, list[float]] = {}
-    for name in ("income", "age", "children", "hired"):
+    for name in ("income", "age", "children", "hired", "rent", "total_pay"):
         x = to_seconds(df[name], "%Y-%m-%d") if name == "hired" else df[name].to_numpy(float)
         values, counts = np.unique(x, return_counts=True)
         numbers[name] = [float(v) for v, c in zip(values[[0, -1]], counts[[0, -1]], strict=True) if c < K]
@@ -111,10 +119,13 @@ def _train(df: pd.DataFrame, path: Path, **knobs) -> Synthesizer:
 
 def test_the_scan_finds_every_planted_value_in_an_unprotected_model(table, tmp_path):
     """Without protection (k = 1, the engine before it) the model stores them: the scan below can fail."""
-    _train(table, tmp_path, rare_threshold=1)
+    model = _train(table, tmp_path, rare_threshold=1)
+    assert [t.name for t in model.transformer.sums] == ["total_pay"]
+    assert next(e for e in model.transformer.continuous if e.name == "rent").centre.on == "city"
     found = "\n".join(_scan(tmp_path, table))
     for planted in ("astronaut", "zookeeper", "'AS'", "Hobbiton", "a9_AA", "income's extreme 9876543.21",
-                    "income's extreme 1234.56", "age's extreme 99.0", "children's extreme 11.0", "hired's extreme"):
+                    "income's extreme 1234.56", "age's extreme 99.0", "children's extreme 11.0", "hired's extreme",
+                    "rent's extreme 12000.0", "rent's extreme 137.0", "total_pay's extreme"):
         assert planted in found, planted
 
 
