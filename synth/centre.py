@@ -9,9 +9,13 @@ only where in that spread a row falls, which is one standard normal in every cat
 back through the category's own quantile function, so each category's values come back with their own shape (a
 rate that a period holds at a few exact values comes back at those values).
 
-The model stores, per category, its quantile function at GROUP_POINTS points, each the mean of k neighbouring
+A second category joins the first when it splits the first's categories further: within a period, the day of the
+week picks among the period's few rates. The groups are then the pairs of categories, and a pair with too few rows
+uses its first category's function.
+
+The model stores, per category (or pair), its quantile function at GROUP_POINTS points, each the mean of k neighbouring
 order statistics (synth.protect's window_quantiles), so none is one row's value. A category with fewer rows than
-MIN_ROWS (or k), the "other" slot and null use the column's quantile function over all rows.
+MIN_ROWS (or k) uses the column's quantile function over all rows.
 """
 
 from __future__ import annotations
@@ -28,14 +32,25 @@ from synth.protect import window_quantiles
 # 0.62) are left to the networks, which condition on the category anyway.
 MIN_EXPLAINED = 0.9
 MIN_ROWS = 30  # a category needs this many rows (and k, synth.protect) for a quantile function of its own
+SECOND_GAIN = 0.1  # a second category is kept when it removes this share of what the first leaves unexplained
+MAX_GROUPS = 1_000  # pairs of categories kept in the model at most (each a quantile function of GROUP_POINTS)
 GROUP_POINTS = 65
 _TAIL = 1e-3  # scores are kept within the standard normal's 0.1% and 99.9% points
 
 
 @dataclass
 class Centre:
-    on: str  # the categorical column
-    quantiles: list[list[float]]  # per code of its block (categories, then the "other" slot if any)
+    on: list[str]  # the categorical column, and a second one when it splits the first's categories further
+    widths: list[int]  # their blocks' widths (categories, then the "other" slot if any)
+    quantiles: list[list[float]]  # per combined code (`code`)
+
+    def code(self, codes: list[np.ndarray]) -> np.ndarray:
+        """Each row's group: its codes in the `on` columns' blocks, as one index (the first column's code times
+        the second's width, plus the second's)."""
+        combined = np.asarray(codes[0], dtype=np.intp)
+        for c, width in zip(codes[1:], self.widths[1:], strict=True):
+            combined = combined * width + c
+        return combined
 
     def apply(self, x: np.ndarray, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Each value's normal score within its category (NaN stays NaN). A value that several quantile points
@@ -79,27 +94,50 @@ def _rows_by_code(codes: np.ndarray, keep: np.ndarray):
 
 def find_centre(x: np.ndarray, groups: dict[str, tuple[np.ndarray, int]], min_rows: int) -> Centre | None:
     """The categorical column among `groups` ({name: (codes per row, block width)}) that explains the largest
-    share of the variance of `x` (float, NaN for null), if that share is at least MIN_EXPLAINED; categories with
-    fewer than MIN_ROWS (or `min_rows`) rows count as explaining nothing."""
+    share of the variance of `x` (float, NaN for null), if that share is at least MIN_EXPLAINED; then the second
+    column, if any, that removes at least SECOND_GAIN of what the first leaves unexplained (bank_marketing's rate:
+    the period, then the day of the week, which picks among the period's few rates). A category, or a pair, with
+    fewer than MIN_ROWS (or `min_rows`) rows falls back to the first column's category, then to the whole column."""
     known = ~np.isnan(x)
     values = x[known]
     if len(values) < 2 or values.std() == 0:
         return None
     enough = max(MIN_ROWS, min_rows)
-    best: tuple[float, str, np.ndarray] | None = None
+    overall = np.full(1, values.mean())
+    best = None  # (unexplained, name, codes, own, means)
     for name, (codes, width) in groups.items():
-        c = codes[known]
-        counts = np.bincount(c, minlength=width)
-        sums = np.bincount(c, weights=values, minlength=width)
-        means = np.where(counts >= enough, sums / np.maximum(counts, 1), values.mean())
-        explained = 1 - float(np.sum((values - means[c]) ** 2)) / (len(values) * values.var())
-        if explained >= MIN_EXPLAINED and (best is None or explained > best[0]):
-            best = explained, name, counts >= enough
+        own, means = _group_means(values, codes[known], width, enough, np.zeros(width, np.intp), overall)
+        unexplained = float(np.mean((values - means[codes[known]]) ** 2)) / values.var()
+        if unexplained <= 1 - MIN_EXPLAINED and (best is None or unexplained < best[0]):
+            best = unexplained, name, codes[known], own, means
     if best is None:
         return None
-    _, name, own = best
-    codes = groups[name][0][known]
-    overall = window_quantiles(values, GROUP_POINTS, min_rows).tolist()
-    quantiles = [window_quantiles(values[codes == c], GROUP_POINTS, min_rows).tolist() if own[c] else overall
-                 for c in range(len(own))]
-    return Centre(on=name, quantiles=quantiles)
+    first_unexplained, first, first_codes, first_own, first_means = best
+    width = groups[first][1]
+    on, widths, combined, own, parent = [first], [width], first_codes, first_own, np.zeros(width, np.intp)
+    least = (1 - SECOND_GAIN) * first_unexplained  # what a second column must get under, then the best so far
+    for name, (codes, second) in groups.items():
+        if name == first or width * second > MAX_GROUPS:
+            continue
+        pair = first_codes * second + codes[known]
+        fallback = np.repeat(np.arange(width), second)  # a pair's first category
+        pair_own, means = _group_means(values, pair, width * second, enough, fallback, first_means)
+        unexplained = float(np.mean((values - means[pair]) ** 2)) / values.var()
+        if unexplained <= least:
+            least = unexplained
+            on, widths, combined, own, parent = [first, name], [width, second], pair, pair_own, fallback
+    whole = window_quantiles(values, GROUP_POINTS, min_rows).tolist()
+    firsts = [window_quantiles(values[first_codes == c], GROUP_POINTS, min_rows).tolist() if first_own[c] else whole
+              for c in range(width)]
+    quantiles = [window_quantiles(values[combined == c], GROUP_POINTS, min_rows).tolist() if own[c]
+                 else firsts[parent[c]] for c in range(len(own))] if len(on) == 2 else firsts
+    return Centre(on=on, widths=widths, quantiles=quantiles)
+
+
+def _group_means(values: np.ndarray, codes: np.ndarray, width: int, enough: int, fallback: np.ndarray,
+                 fallback_means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(whether each group has enough rows of its own, each group's mean or else its fallback's)."""
+    counts = np.bincount(codes, minlength=width)
+    sums = np.bincount(codes, weights=values, minlength=width)
+    own = counts >= enough
+    return own, np.where(own, sums / np.maximum(counts, 1), fallback_means[fallback])

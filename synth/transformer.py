@@ -189,7 +189,7 @@ class DataTransformer:
             x = _clipped(numeric_values(df[spec.name], spec), spec)
             centre = None if spec.name in modelled else find_centre(x, groups, self.min_rows)
             if centre is not None:
-                x = centre.apply(x, groups[centre.on][0], rng)
+                x = centre.apply(x, centre.code([groups[name][0] for name in centre.on]), rng)
             self.blocks.append(("continuous", len(self.continuous)))
             self.continuous.append(self._fit_continuous(spec, x, bool(df[spec.name].isna().any()), rng))
             self.continuous[-1].centre = centre
@@ -304,8 +304,12 @@ class DataTransformer:
                 scalars[:, i], codes[:, b] = self._encode_continuous(i, df, rng)
         for b, i in centred:
             centre = self.continuous[i].centre
-            scalars[:, i], codes[:, b] = self._encode_continuous(i, df, rng, codes[:, self.block_of(centre.on)])
+            scalars[:, i], codes[:, b] = self._encode_continuous(i, df, rng, self._group(centre, codes))
         return scalars, codes
+
+    def _group(self, centre: Centre, codes: np.ndarray) -> np.ndarray:
+        """Each row's group for a centred column (synth.centre), from its categories' blocks in `codes`."""
+        return centre.code([codes[:, self.block_of(name)] for name in centre.on])
 
     def _encode_continuous(self, i: int, df: pd.DataFrame, rng, group: np.ndarray | None = None):
         enc = self.continuous[i]
@@ -323,7 +327,7 @@ class DataTransformer:
                 enc = self.continuous[i]
                 out[enc.name] = decode_continuous(enc, scalars[:, i], codes[:, b])
                 if enc.centre is not None:
-                    out[enc.name] = enc.centre.undo(out[enc.name], codes[:, self.block_of(enc.centre.on)])
+                    out[enc.name] = enc.centre.undo(out[enc.name], self._group(enc.centre, codes))
             else:
                 enc = self.discrete[i]
                 out[enc.name] = decode_discrete(enc, codes[:, b], rng)

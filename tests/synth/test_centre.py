@@ -15,7 +15,7 @@ def test_the_category_that_explains_the_column_is_found_and_scores_go_back_to_th
     x = np.concatenate([np.linspace(9, 11, 40), np.linspace(19, 21, 40), [15.0, 15.0, 15.0]])
     other = np.arange(len(x)) % 2  # explains nothing
     centre = find_centre(x, {"noise": (other, 2), "group": (codes, 3)}, min_rows=1)
-    assert centre.on == "group"
+    assert centre.on == ["group"]
     assert [q[0] for q in centre.quantiles] == pytest.approx([9, 19, 9])  # group 2: the whole column's
     assert [q[-1] for q in centre.quantiles] == pytest.approx([11, 21, 21])
     r = centre.apply(x, codes, np.random.default_rng(0))
@@ -46,8 +46,31 @@ def test_a_category_that_explains_less_leaves_the_column_alone():
     x = codes * 1.0 + rng.normal(0, np.std(np.arange(4)), 2000)
     assert find_centre(x, {"g": (codes, 4)}, min_rows=10) is None
     x = codes * 10.0 + rng.normal(0, 1, 2000)  # 99% explained
-    assert find_centre(x, {"g": (codes, 4)}, min_rows=10).on == "g"
+    assert find_centre(x, {"g": (codes, 4)}, min_rows=10).on == ["g"]
     assert MIN_EXPLAINED > 0.5
+
+
+def test_a_second_category_that_splits_the_first_further_is_kept_with_a_fallback_for_thin_pairs():
+    """A rate set by its period, then shifted by the day within it (bank_marketing's Euribor rate): the period
+    explains nearly all of it and the day most of the rest, so both are kept. A period-day pair with too few rows
+    uses its period's quantile function; a column that splits nothing further is not added."""
+    rng = np.random.default_rng(0)
+    n = 6000
+    period, day, noise = rng.integers(0, 12, n), rng.integers(0, 5, n), rng.integers(0, 3, n)
+    day[(period == 3) & (day == 4)] = 0
+    day[np.flatnonzero(period == 3)[:5]] = 4  # period 3, day 4: five rows
+    x = np.linspace(0.6, 5.0, 12)[period] + np.array([-0.06, -0.03, 0, 0.03, 0.06])[day] + rng.normal(0, 0.005, n)
+    groups = {"period": (period, 12), "day": (day, 5), "noise": (noise, 3)}
+    centre = find_centre(x, groups, min_rows=10)
+    assert centre.on == ["period", "day"] and centre.widths == [12, 5]
+    assert len(centre.quantiles) == 60
+    thin, own = 3 * 5 + 4, 3 * 5 + 0
+    assert centre.quantiles[thin] == find_centre(x, {"period": (period, 12)}, min_rows=10).quantiles[3]
+    assert centre.quantiles[thin] != centre.quantiles[own]
+    code = centre.code([period, day])
+    assert code[0] == period[0] * 5 + day[0]
+    assert centre.undo(centre.apply(x, code, rng), code) == pytest.approx(x, abs=0.02)
+    assert find_centre(x, {"period": (period, 12), "noise": (noise, 3)}, min_rows=10).on == ["period"]
 
 
 def _rates(n=6000, seed=0):
@@ -71,7 +94,7 @@ def test_a_rate_fixed_by_its_period_keeps_to_it_in_sampled_rows(tmp_path):
     train, holdout = df.iloc[:4000], df.iloc[4000:]
     model = Synthesizer(epochs=10, batch_size=500, seed=0).fit(train)
     enc = next(e for e in model.transformer.continuous if e.name == "rate")
-    assert enc.centre is not None and enc.centre.on == "period"
+    assert enc.centre is not None and enc.centre.on == ["period"]
     assert next(e for e in model.transformer.continuous if e.name == "calls").centre is None
     rows = model.sample(2000, seed=1)
     real_means = train.groupby("period")["rate"].mean()
