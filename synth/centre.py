@@ -23,9 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtr, ndtri
+from scipy.special import ndtr
 
 from synth.protect import window_quantiles
+from synth.scores import normal_scores
 
 # A category must explain at least this share of a column's variance to centre it: only near-functions, where
 # the pair is otherwise the easiest thing for a detector to read. Lower shares (insurance's charges by smoker,
@@ -35,7 +36,6 @@ MIN_ROWS = 30  # a category needs this many rows (and k, synth.protect) for a qu
 SECOND_GAIN = 0.1  # a second category is kept when it removes this share of what the first leaves unexplained
 MAX_GROUPS = 1_000  # pairs of categories kept in the model at most (each a quantile function of GROUP_POINTS)
 GROUP_POINTS = 65
-_TAIL = 1e-3  # scores are kept within the standard normal's 0.1% and 99.9% points
 
 
 @dataclass
@@ -53,18 +53,10 @@ class Centre:
         return combined
 
     def apply(self, x: np.ndarray, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Each value's normal score within its category (NaN stays NaN). A value that several quantile points
-        share takes a probability drawn uniformly over their span, as `synth.transformer.normal_scores` does."""
+        """Each value's normal score within its group (NaN stays NaN)."""
         r = np.full(len(x), np.nan)
-        probs = np.linspace(0, 1, GROUP_POINTS)
         for c, rows in _rows_by_code(codes, ~np.isnan(x)):
-            q = np.asarray(self.quantiles[c])
-            v = x[rows]
-            p = np.interp(v, q, probs)
-            first, last = np.searchsorted(q, v, "left"), np.searchsorted(q, v, "right") - 1
-            tied = last > first
-            p[tied] = probs[first[tied]] + rng.random(int(tied.sum())) * (probs[last[tied]] - probs[first[tied]])
-            r[rows] = ndtri(np.clip(p, _TAIL, 1 - _TAIL))
+            r[rows] = normal_scores(x[rows], np.asarray(self.quantiles[c]), rng)
         return r
 
     def undo(self, r: np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -106,38 +98,40 @@ def find_centre(x: np.ndarray, groups: dict[str, tuple[np.ndarray, int]], min_ro
     overall = np.full(1, values.mean())
     best = None  # (unexplained, name, codes, own, means)
     for name, (codes, width) in groups.items():
-        own, means = _group_means(values, codes[known], width, enough, np.zeros(width, np.intp), overall)
-        unexplained = float(np.mean((values - means[codes[known]]) ** 2)) / values.var()
+        unexplained, own, means = _unexplained(values, codes[known], width, enough, np.zeros(width, np.intp), overall)
         if unexplained <= 1 - MIN_EXPLAINED and (best is None or unexplained < best[0]):
             best = unexplained, name, codes[known], own, means
     if best is None:
         return None
     first_unexplained, first, first_codes, first_own, first_means = best
     width = groups[first][1]
-    on, widths, combined, own, parent = [first], [width], first_codes, first_own, np.zeros(width, np.intp)
+    chosen = None  # the second column: (name, width, pair codes, whether each pair has its own rows, fallback)
     least = (1 - SECOND_GAIN) * first_unexplained  # what a second column must get under, then the best so far
     for name, (codes, second) in groups.items():
         if name == first or width * second > MAX_GROUPS:
             continue
         pair = first_codes * second + codes[known]
         fallback = np.repeat(np.arange(width), second)  # a pair's first category
-        pair_own, means = _group_means(values, pair, width * second, enough, fallback, first_means)
-        unexplained = float(np.mean((values - means[pair]) ** 2)) / values.var()
+        unexplained, own, _ = _unexplained(values, pair, width * second, enough, fallback, first_means)
         if unexplained <= least:
-            least = unexplained
-            on, widths, combined, own, parent = [first, name], [width, second], pair, pair_own, fallback
+            least, chosen = unexplained, (name, second, pair, own, fallback)
     whole = window_quantiles(values, GROUP_POINTS, min_rows).tolist()
     firsts = [window_quantiles(values[first_codes == c], GROUP_POINTS, min_rows).tolist() if first_own[c] else whole
               for c in range(width)]
-    quantiles = [window_quantiles(values[combined == c], GROUP_POINTS, min_rows).tolist() if own[c]
-                 else firsts[parent[c]] for c in range(len(own))] if len(on) == 2 else firsts
-    return Centre(on=on, widths=widths, quantiles=quantiles)
+    if chosen is None:
+        return Centre(on=[first], widths=[width], quantiles=firsts)
+    name, second, pair, own, fallback = chosen
+    quantiles = [window_quantiles(values[pair == c], GROUP_POINTS, min_rows).tolist() if own[c] else firsts[fallback[c]]
+                 for c in range(width * second)]
+    return Centre(on=[first, name], widths=[width, second], quantiles=quantiles)
 
 
-def _group_means(values: np.ndarray, codes: np.ndarray, width: int, enough: int, fallback: np.ndarray,
-                 fallback_means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(whether each group has enough rows of its own, each group's mean or else its fallback's)."""
+def _unexplained(values: np.ndarray, codes: np.ndarray, width: int, enough: int, fallback: np.ndarray,
+                 fallback_means: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """The share of the variance of `values` left around their groups' means; whether each group has enough rows
+    of its own; each group's mean, or else its fallback's (`fallback_means[fallback[group]]`)."""
     counts = np.bincount(codes, minlength=width)
     sums = np.bincount(codes, weights=values, minlength=width)
     own = counts >= enough
-    return own, np.where(own, sums / np.maximum(counts, 1), fallback_means[fallback])
+    means = np.where(own, sums / np.maximum(counts, 1), fallback_means[fallback])
+    return float(np.mean((values - means[codes]) ** 2)) / values.var(), own, means

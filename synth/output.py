@@ -27,7 +27,7 @@ _NUMPY_NUMBERS = _NUMPY_INTEGERS + ("float64", "float32")
 
 def numeric_column(spec: ColumnSpec, x: np.ndarray, on_grid: bool = False) -> pd.Series:
     """Continuous, integer and datetime values (floats; datetimes as seconds) to the input's dtype; `on_grid`:
-    the values already went through `on_grid` (and may have been moved since, as a sum's parts are)."""
+    the values already went through `numeric_on_grid` (and may have been moved since, as a sum's parts are)."""
     if not on_grid:
         x = numeric_on_grid(spec, x)
     if spec.kind == "datetime":

@@ -36,10 +36,11 @@ def find_sums(df: pd.DataFrame, specs: list[ColumnSpec], modelled: set[str] = fr
     """Continuous or integer columns (`specs`) that equal the sum of two others on every row of `df`, null exactly
     where a part is null. A column in `modelled` (the target) is never a total; a total is never a part of another
     sum, and a part belongs to one sum only, so sampling adds modelled columns and can move a part for its sum."""
-    names = [s.name for s in specs if s.kind in ("continuous", "integer") and not s.discrete]
-    if len(names) < 3 or len(df) < MIN_ROWS_BOTH_PARTS:
+    numbers = [s for s in specs if s.kind in ("continuous", "integer") and not s.discrete]
+    if len(numbers) < 3 or len(df) < MIN_ROWS_BOTH_PARTS:
         return []
-    values = np.column_stack([numeric_values(df[n], next(s for s in specs if s.name == n)) for n in names])
+    names = [s.name for s in numbers]
+    values = np.column_stack([numeric_values(df[s.name], s) for s in numbers])
     probe = values[np.random.default_rng(0).permutation(len(values))[:_PROBE_ROWS]]
     found: list[NumericSum] = []
     totals: set[str] = set()

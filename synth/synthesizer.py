@@ -282,8 +282,9 @@ class Synthesizer:
                                            numeric_encoding=cfg.numeric_encoding).fit(df, {cfg.target})
         for total in self.transformer.sums:  # the total's values are its parts' sums: on the grid they make
             spec = self.schema[total.name]
-            spec.extra.pop("step", None), spec.extra.pop("decimals", None)
             grid = total_grid(*(grid_of(self.schema[p]) for p in total.parts))
+            spec.extra.pop("step", None)
+            spec.extra.pop("decimals", None)
             if grid is not None:
                 spec.extra["step"], spec.extra["decimals"] = grid
         torch.manual_seed(cfg.seed)

@@ -30,17 +30,16 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtri
 
 from synth.centre import Centre, find_centre
 from synth.gmm import Mixture, fit_mixture
 from synth.interp import Interpolator
 from synth.protect import MARKER, marker_allowed, protect_discrete, replacements, window_quantiles
 from synth.schema import ColumnSpec, Schema, numeric_values
+from synth.scores import normal_scores, score_grid
 from synth.sums import NumericSum, find_sums
 
 QUANTILES = 257  # points of each continuous column's real quantile function kept for calibration
-SCORE_TAIL = 1e-3  # normal scores are kept within the standard normal's 0.1% and 99.9% points
 # With numeric_encoding "auto", a column whose most frequent value holds this share of the rows keeps its modes: a
 # spike (no capital gain; 40 hours a week) is then a category the networks can join to others.
 SPIKE_SHARE = 0.1
@@ -91,7 +90,7 @@ class ContinuousEncoder:
         if self.calibration is not None:
             grid, values = np.asarray(self.calibration), np.asarray(self.quantiles)
         elif self.normal:  # the normal scores' inverse: a score's real quantile
-            grid, values = _score_grid(len(self.quantiles)), np.asarray(self.quantiles)
+            grid, values = score_grid(len(self.quantiles)), np.asarray(self.quantiles)
         else:
             grid, values = np.array([]), np.array([])
         us, fs = [], []
@@ -447,25 +446,6 @@ def encode_continuous(enc: ContinuousEncoder, x: np.ndarray, rng) -> tuple[np.nd
 def _spike_share(x: np.ndarray) -> float:
     """The share of the values that the most frequent one holds."""
     return float(np.unique(x, return_counts=True)[1].max() / len(x)) if len(x) else 0.0
-
-
-def _score_grid(points: int) -> np.ndarray:
-    """The normal scores of a quantile function's `points` probabilities, the ends kept finite."""
-    return ndtri(np.clip(np.linspace(0, 1, points), SCORE_TAIL, 1 - SCORE_TAIL))
-
-
-def normal_scores(z: np.ndarray, quantiles: np.ndarray, rng) -> np.ndarray:
-    """Values (standardised) as normal scores: their probability under the quantile function, then the standard
-    normal's quantile of it. A value that several quantile points share (a spike, such as a zero that half the rows
-    hold) takes a probability drawn uniformly over their span, so that a spike becomes a stretch of the normal, not
-    one point of it; decoding maps the stretch back onto the value."""
-    probs = np.linspace(0, 1, len(quantiles))
-    p = np.interp(z, quantiles, probs)
-    first = np.searchsorted(quantiles, z, "left")
-    last = np.searchsorted(quantiles, z, "right") - 1
-    tied = last > first
-    p[tied] = probs[first[tied]] + rng.random(int(tied.sum())) * (probs[last[tied]] - probs[first[tied]])
-    return ndtri(np.clip(p, SCORE_TAIL, 1 - SCORE_TAIL))
 
 
 def decode_continuous(enc: ContinuousEncoder, alpha: np.ndarray, mode: np.ndarray) -> np.ndarray:

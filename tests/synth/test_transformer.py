@@ -4,7 +4,8 @@ import pytest
 
 from synth.gmm import fit_mixture
 from synth.schema import infer_schema
-from synth.transformer import ContinuousEncoder, DataTransformer, decode_continuous, normal_scores
+from synth.scores import normal_scores
+from synth.transformer import ContinuousEncoder, DataTransformer, decode_continuous
 
 
 def test_mixture_finds_two_separated_modes():
