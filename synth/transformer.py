@@ -16,6 +16,8 @@ Every modelled column becomes one one-hot *block*; continuous columns also get o
   output adds its parts.
 - a numeric column that a category nearly determines (synth.centre) is modelled as its normal score within
   that category, which decoding maps back through the category's quantile function.
+- a numeric column that another number nearly orders (synth.follow) is modelled as its normal score among the
+  rows near that number, which decoding maps back through the function at the leader's decoded value.
 - with `min_rows` k above 1 (synth.protect): values held by fewer than k rows are replaced before any of
   this (the marker, a nearest or a frequent value), numeric values are clipped to the schema's bounds
   (which the Synthesizer sets to protected ones), quantiles are means of k order statistics and a
@@ -32,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from synth.centre import Centre, find_centre
+from synth.follow import Follow, decoding_order, find_follows
 from synth.gmm import Mixture, fit_mixture
 from synth.interp import Interpolator
 from synth.protect import MARKER, marker_allowed, protect_discrete, replacements, window_quantiles
@@ -61,6 +64,7 @@ class ContinuousEncoder:
     # not the values themselves.
     normal: bool = False
     centre: Centre | None = None  # set: the column is modelled as its score within its category (synth.centre)
+    follow: Follow | None = None  # set: the column is modelled as its score near another number (synth.follow)
 
     @property
     def width(self) -> int:
@@ -180,18 +184,31 @@ class DataTransformer:
         modelled_specs = [s for s in self.schema.columns if s.kind not in ("constant", "id") and s.name not in derived]
         categories = {s.name: self._fit_discrete(s, protected[s.name]) for s in modelled_specs if _is_discrete(s)}
         groups = {name: (encode_discrete(enc, protected[name]), enc.width) for name, enc in categories.items()}
+        numbers, centres = {}, {}
+        for spec in modelled_specs:
+            if spec.name in categories:
+                continue
+            numbers[spec.name] = _clipped(numeric_values(df[spec.name], spec), spec)
+            centre = None if spec.name in modelled else find_centre(numbers[spec.name], groups, self.min_rows)
+            if centre is not None:
+                centres[spec.name] = centre
+        # Followers and leaders among plain numbers (not centred; not a datetime), and a target never follows.
+        plain = [s.name for s in modelled_specs if s.name in numbers and s.name not in centres
+                 and s.kind in ("continuous", "integer")]
+        follows = find_follows(numbers, [n for n in plain if n not in modelled], plain, self.min_rows)
         for spec in modelled_specs:
             if spec.name in categories:
                 self.blocks.append(("discrete", len(self.discrete)))
                 self.discrete.append(categories[spec.name])
                 continue
-            x = _clipped(numeric_values(df[spec.name], spec), spec)
-            centre = None if spec.name in modelled else find_centre(x, groups, self.min_rows)
+            x, centre, follow = numbers[spec.name], centres.get(spec.name), follows.get(spec.name)
             if centre is not None:
                 x = centre.apply(x, centre.code([groups[name][0] for name in centre.on]), rng)
+            if follow is not None:
+                x = follow.apply(x, numbers[follow.by], rng)
             self.blocks.append(("continuous", len(self.continuous)))
             self.continuous.append(self._fit_continuous(spec, x, bool(df[spec.name].isna().any()), rng))
-            self.continuous[-1].centre = centre
+            self.continuous[-1].centre, self.continuous[-1].follow = centre, follow
         return self
 
     def _protected(self, spec: ColumnSpec, series: pd.Series, rng) -> pd.Series:
@@ -312,9 +329,16 @@ class DataTransformer:
 
     def _encode_continuous(self, i: int, df: pd.DataFrame, rng, group: np.ndarray | None = None):
         enc = self.continuous[i]
-        spec = self.schema[enc.name]
-        x = _clipped(numeric_values(df[enc.name], spec), spec)
-        return encode_continuous(enc, x if group is None else enc.centre.apply(x, group, rng), rng)
+        x = self._numbers(df, enc.name)
+        if group is not None:
+            x = enc.centre.apply(x, group, rng)
+        if enc.follow is not None:
+            x = enc.follow.apply(x, self._numbers(df, enc.follow.by), rng)
+        return encode_continuous(enc, x, rng)
+
+    def _numbers(self, df: pd.DataFrame, name: str) -> np.ndarray:
+        spec = self.schema[name]
+        return _clipped(numeric_values(df[name], spec), spec)
 
     # ---- inverse ---------------------------------------------------------------------------------
     def inverse(self, scalars: np.ndarray, codes: np.ndarray, rng: np.random.Generator) -> dict[str, object]:
@@ -330,6 +354,9 @@ class DataTransformer:
             else:
                 enc = self.discrete[i]
                 out[enc.name] = decode_discrete(enc, codes[:, b], rng)
+        follows = {e.name: e.follow for e in self.continuous if e.follow is not None}
+        for name in decoding_order(follows):  # a leader that follows another is decoded first
+            out[name] = follows[name].undo(out[name], out[follows[name].by])
         for d in self.derived:
             out[d.name] = d.derive(out[d.source])
         return out
@@ -351,7 +378,8 @@ class DataTransformer:
     def from_dict(cls, data: dict, schema: Schema) -> DataTransformer:
         t = cls(schema, data["max_modes"], data["max_categories"], data["gmm_sample"], data["seed"],
                 data.get("min_rows", 1), data.get("rare_mode", "marker"), data.get("numeric_encoding", "modes"))
-        t.continuous = [ContinuousEncoder(**{**e, "centre": e.get("centre") and Centre(**e["centre"])})
+        t.continuous = [ContinuousEncoder(**{**e, "centre": e.get("centre") and Centre(**e["centre"]),
+                                             "follow": e.get("follow") and Follow(**e["follow"])})
                         for e in data["continuous"]]
         t.discrete = [DiscreteEncoder(**e) for e in data["discrete"]]
         t.blocks = [(k, i) for k, i in data["blocks"]]

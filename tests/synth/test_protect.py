@@ -22,7 +22,7 @@ def _table(n: int = 400, seed: int = 0) -> pd.DataFrame:
     """A table built to hold values that fewer than K rows hold: a unique job title and a rare one (and the
     code derived from them), one-off cities beyond the "other" slot, one-off extreme incomes at both ends,
     an extreme age, a rare count, a rare date at each end, a rare ID shape, and one-off extremes of a number
-    modelled within a category and of a total of two columns."""
+    modelled within a category, of a total of two columns and of a number modelled near another."""
     rng = np.random.default_rng(seed)
     job = rng.choice(["clerk", "nurse", "teacher"], n, p=[0.5, 0.3, 0.2]).astype(object)
     job[0], job[1:4] = "astronaut", "zookeeper"
@@ -47,9 +47,14 @@ def _table(n: int = 400, seed: int = 0) -> pd.DataFrame:
     rent = np.round([level.get(c, 7_000) + rng.normal(0, 20) for c in city])
     rent[30], rent[31] = 12_000, 137
     bonus = rng.integers(1_000, 5_000, n)
+    # A commute's minutes that its distance nearly orders (modelled near the distance, synth.follow), one-off at
+    # each end.
+    km = np.round(rng.gamma(4, 5, n), 1)
+    minutes = np.round(2 * km + rng.normal(0, 2, n))
+    minutes[32], minutes[33] = 480, -50
     return pd.DataFrame({"employee_id": ids, "job": job, "job_code": code, "city": city, "income": income,
                          "age": age, "children": children, "hired": hired, "rent": rent, "bonus": bonus,
-                         "total_pay": income + bonus})
+                         "total_pay": income + bonus, "commute_km": km, "commute_minutes": minutes})
 
 
 def _leaks(df: pd.DataFrame) -> tuple[set[str], dict[str, list[float]]]:
@@ -61,7 +66,7 @@ def _leaks(df: pd.DataFrame) -> tuple[set[str], dict[str, list[float]]]:
         texts |= set(counts.index[counts < K])
     texts |= {"x7_QQ", "a9_AA"}  # the rare key and its template
     numbers: dict[str, list[float]] = {}
-    for name in ("income", "age", "children", "hired", "rent", "total_pay"):
+    for name in ("income", "age", "children", "hired", "rent", "total_pay", "commute_minutes"):
         x = to_seconds(df[name], "%Y-%m-%d") if name == "hired" else df[name].to_numpy(float)
         values, counts = np.unique(x, return_counts=True)
         numbers[name] = [float(v) for v, c in zip(values[[0, -1]], counts[[0, -1]], strict=True) if c < K]
@@ -122,10 +127,12 @@ def test_the_scan_finds_every_planted_value_in_an_unprotected_model(table, tmp_p
     model = _train(table, tmp_path, rare_threshold=1)
     assert [t.name for t in model.transformer.sums] == ["total_pay"]
     assert next(e for e in model.transformer.continuous if e.name == "rent").centre.on == ["city"]
+    assert next(e for e in model.transformer.continuous if e.name == "commute_minutes").follow.by == "commute_km"
     found = "\n".join(_scan(tmp_path, table))
     for planted in ("astronaut", "zookeeper", "'AS'", "Hobbiton", "a9_AA", "income's extreme 9876543.21",
                     "income's extreme 1234.56", "age's extreme 99.0", "children's extreme 11.0", "hired's extreme",
-                    "rent's extreme 12000.0", "rent's extreme 137.0", "total_pay's extreme"):
+                    "rent's extreme 12000.0", "rent's extreme 137.0", "total_pay's extreme",
+                    "commute_minutes's extreme 480.0", "commute_minutes's extreme -50.0"):
         assert planted in found, planted
 
 

@@ -1,0 +1,189 @@
+"""A number that another number nearly orders, modelled as its rank among the rows near that number.
+
+california_housing's latitude is spread over a map that its longitude picks a slice of (the coast, the cities);
+its bedrooms follow its households on a narrow band; credit_default's bill of one month lies on a ridge along the
+bill of the month before; insurance's ages sit on bands along the charges. A generator draws such a pair as a
+loose cloud, and a detector reads the pair at once. Here the follower reaches the networks as its normal score
+among the rows whose leading number is near its own: its conditional rank. The leader's value carries where the
+follower sits and how it spreads there; the networks learn only where in that spread a row falls.
+
+The leader's values are cut into bins of at least MIN_ROWS rows (equal values stay in one bin), and a row belongs
+to the bin whose centre (the mean of its leader values) is nearest. Each bin keeps the follower's mean there (the
+trend, linear between the centres, so a band sloping with the leader stays sloped within a bin) and the quantile
+function of the follower less the trend. The networks see a row's rank within its bin as a normal score; decoding
+adds the trend at the leader's decoded value to the bin's quantile of the score.
+
+The model stores, per bin, the two means and the quantile function at GROUP_POINTS points, each the mean of k
+neighbouring order statistics (synth.protect's window_quantiles): none is one row's value. What is learnt reads
+the real rows, so none of it runs under DP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import ndtri
+
+from synth.centre import GROUP_POINTS, Centre
+from synth.protect import window_quantiles
+
+# The leader's bins must explain at least this share of the variance of the follower's ranks. Only close relations
+# qualify: the pairs a detector reads first. Looser ones are left to the networks.
+MIN_EXPLAINED = 0.6
+MIN_ROWS = 30  # a bin holds at least this many rows (and k, synth.protect)
+MAX_BINS = 64
+
+
+@dataclass
+class Follow:
+    by: str  # the leading column
+    centres: list[float]  # per bin, the leader's mean over the bin's rows; increasing
+    trend: list[float]  # per bin, the follower's mean over the bin's rows
+    quantiles: list[list[float]]  # per bin, the follower less its trend: its quantile function (GROUP_POINTS)
+
+    def apply(self, y: np.ndarray, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Each follower value's normal score within its row's bin, of its distance from the trend: its rank there
+        (ties broken at random), so that the scores of the rows fitted on are standard normal in every bin, their
+        ends included, which the stored functions (protected) do not reach (NaN where either is NaN)."""
+        r = np.full(len(y), np.nan)
+        known = np.flatnonzero(~np.isnan(y) & ~np.isnan(x))
+        bins, trend = self.place(x[known])
+        residual = y[known] - trend
+        order = np.lexsort((rng.random(len(known)), residual, bins))  # by bin, then value, ties at random
+        counts = np.bincount(bins, minlength=len(self.centres))
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        rank = np.empty(len(known))
+        rank[order] = np.arange(len(known)) - starts[bins[order]]
+        r[known] = ndtri((rank + rng.random(len(known))) / counts[bins])
+        return r
+
+    def undo(self, r: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Scores back to values: the trend at the leader's value plus the bin's quantile of the score (NaN stays
+        NaN)."""
+        out = np.full(len(r), np.nan)
+        known = ~np.isnan(r) & ~np.isnan(x)
+        bins, trend = self.place(x[known])
+        out[known] = trend + _centre(self).undo(r[known], bins)
+        return out
+
+    def place(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each leader value, the bin whose centre is nearest, and the trend there: linear between the bins'
+        centres, flat beyond the first and last."""
+        position = _position(x, self.centres)
+        trend = np.asarray(self.trend)
+        if len(trend) == 1:
+            return np.zeros(len(x), np.intp), np.full(len(x), trend[0])
+        low = np.minimum(position.astype(np.intp), len(trend) - 2)
+        return _nearest(position), trend[low] + (position - low) * (trend[low + 1] - trend[low])
+
+
+def _position(x: np.ndarray, centres) -> np.ndarray:  # noqa: ANN001
+    """Each value's place among the centres, as a fractional index from 0 (at or below the first) to the last."""
+    return np.interp(x, centres, np.arange(len(centres), dtype=np.float64))
+
+
+def _nearest(position: np.ndarray) -> np.ndarray:
+    """The nearest centre: linear between two centres, a value past their midpoint is past half way."""
+    return np.floor(position + 0.5).astype(np.intp)
+
+
+def _centre(follow: Follow) -> Centre:
+    """The bins' quantile functions as synth.centre's groups (built on first use, kept outside the fields)."""
+    centre = follow.__dict__.get("_centre")
+    if centre is None:
+        centre = follow.__dict__["_centre"] = Centre(on=[follow.by], widths=[len(follow.centres)],
+                                                     quantiles=follow.quantiles)
+    return centre
+
+
+def leader_bins(x: np.ndarray, min_rows: int) -> np.ndarray:
+    """Each row's bin of `x` (no NaN): consecutive runs of the sorted values, about len / MAX_BINS rows each and at
+    least MIN_ROWS (and `min_rows`), equal values in one bin."""
+    enough = max(MIN_ROWS, min_rows)
+    size = max(enough, -(-len(x) // MAX_BINS))
+    values, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    before = np.concatenate([[0], np.cumsum(counts)[:-1]])  # rows below each distinct value
+    bins = np.unique(before // size, return_inverse=True)[1]  # the bin a distinct value starts in, renumbered
+    sizes = np.bincount(bins, weights=counts).astype(np.int64)
+    # A bin with too few rows (after a long run of one value, or the last) joins the one before it.
+    merged = np.arange(len(sizes))
+    for b in range(1, len(sizes)):
+        if sizes[b] < enough or sizes[merged[b - 1]] < enough:
+            sizes[merged[b - 1]] += sizes[b]
+            merged[b] = merged[b - 1]
+    return np.unique(merged, return_inverse=True)[1][bins][inverse]
+
+
+def explained(y: np.ndarray, bins: np.ndarray) -> float:
+    """The share of the variance of `y`'s ranks that the bins' means explain (a correlation ratio)."""
+    ranks = np.argsort(np.argsort(y, kind="stable"), kind="stable").astype(np.float64)
+    counts = np.bincount(bins)
+    means = np.bincount(bins, weights=ranks) / counts
+    return 1 - float(np.mean((ranks - means[bins]) ** 2)) / ranks.var()
+
+
+def fit_follow(y: np.ndarray, x: np.ndarray, by: str, bins: np.ndarray, min_rows: int) -> Follow:
+    """The follower `y`'s trend and functions per bin of the leader `x` (rows where both are known). The rank bins
+    give the centres; each row then belongs to the nearest centre, as decoding places it."""
+    enough = max(MIN_ROWS, min_rows)
+    centres = np.bincount(bins, weights=x) / np.bincount(bins)
+    for _ in range(3):  # a bin that nearest-centre placement leaves thin is dropped, and the rows placed again
+        near = _nearest(_position(x, centres))
+        counts = np.bincount(near, minlength=len(centres))
+        if counts.min() >= enough or len(centres) == 1:
+            break
+        centres = centres[counts >= enough]
+    counts = np.bincount(near, minlength=len(centres))
+    trend = np.bincount(near, weights=y, minlength=len(centres)) / np.maximum(counts, 1)
+    follow = Follow(by=by, centres=centres.tolist(), trend=trend.tolist(), quantiles=[])
+    residual = y - follow.place(x)[1]
+    follow.quantiles = [window_quantiles(residual[near == b], GROUP_POINTS, min_rows).tolist()
+                        for b in range(len(centres))]
+    return follow
+
+
+def find_follows(values: dict[str, np.ndarray], candidates: list[str], leaders: list[str], min_rows: int,
+                 ) -> dict[str, Follow]:
+    """{follower: Follow} for numeric columns (`values`: float, NaN for null). A follower is one of `candidates`,
+    a leader one of `leaders`; the pairs are taken closest first, a column follows one leader at most, and a
+    leader may follow another (credit_default's six monthly bills, each after the next) but never in a cycle.
+    In decoding order: a leader's value is known before its followers'."""
+    scored = []
+    for lead in leaders:
+        for name in candidates:
+            if name == lead:
+                continue
+            both = ~np.isnan(values[lead]) & ~np.isnan(values[name])
+            x, y = values[lead][both], values[name][both]
+            if len(x) < 2 * max(MIN_ROWS, min_rows) or y.std() == 0 or x.std() == 0:
+                continue
+            bins = leader_bins(x, min_rows)
+            if bins.max() < 1:
+                continue
+            share = explained(y, bins)
+            if share >= MIN_EXPLAINED:
+                scored.append((share, lead, name, bins, both))
+    leader_of: dict[str, str] = {}
+    for _, lead, name, _, _ in sorted(scored, key=lambda s: -s[0]):
+        if name not in leader_of and name not in _chain(lead, leader_of):  # one leader each, and no cycle
+            leader_of[name] = lead
+    follows: dict[str, Follow] = {}
+    for _, lead, name, bins, both in scored:
+        if leader_of.get(name) == lead:
+            follows[name] = fit_follow(values[name][both], values[lead][both], lead, bins, min_rows)
+    return {name: follows[name] for name in decoding_order(follows)}
+
+
+def _chain(name: str, leader_of: dict[str, str]) -> list[str]:
+    """`name` and its leaders, up to a column that follows none."""
+    chain = [name]
+    while chain[-1] in leader_of:
+        chain.append(leader_of[chain[-1]])
+    return chain
+
+
+def decoding_order(follows: dict[str, Follow]) -> list[str]:
+    """The followers, each after its leader when the leader follows another."""
+    leader_of = {name: f.by for name, f in follows.items()}
+    return sorted(follows, key=lambda name: len(_chain(name, leader_of)))
