@@ -1,9 +1,9 @@
 """A number that another number nearly orders, modelled as its rank among the rows near that number.
 
-california_housing's latitude is spread over a map that its longitude picks a slice of (the coast, the cities);
-its bedrooms follow its households on a narrow band; credit_default's bill of one month lies on a ridge along the
-bill of the month before; insurance's ages sit on bands along the charges. A generator draws such a pair as a
-loose cloud, and a detector reads the pair at once. Here the follower reaches the networks as its normal score
+california_housing's longitude, at a given latitude, lies on the coast or in its cities; its bedrooms follow its
+households on a narrow band; credit_default's bill of one month lies on a ridge along the month before's;
+insurance's ages sit on bands along the charges. A generator draws such a pair as a loose cloud, and a detector
+reads the pair at once. Here the follower reaches the networks as its normal score
 among the rows whose leading number is near its own: its conditional rank. The leader's value carries where the
 follower sits and how it spreads there; the networks learn only where in that spread a row falls.
 
@@ -147,7 +147,7 @@ def find_follows(values: dict[str, np.ndarray], candidates: list[str], leaders: 
                  ) -> dict[str, Follow]:
     """{follower: Follow} for numeric columns (`values`: float, NaN for null). A follower is one of `candidates`,
     a leader one of `leaders`; the pairs are taken closest first, a column follows one leader at most, and a
-    leader may follow another (credit_default's six monthly bills, each after the next) but never in a cycle.
+    leader may follow another (credit_default's six monthly bills, each along the month before's) but never in a cycle.
     In decoding order: a leader's value is known before its followers'."""
     scored = []
     for lead in leaders:
