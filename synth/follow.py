@@ -146,14 +146,17 @@ def fit_follow(y: np.ndarray, x: np.ndarray, by: str, bins: np.ndarray, min_rows
 def find_follows(values: dict[str, np.ndarray], candidates: list[str], leaders: list[str], min_rows: int,
                  ) -> dict[str, Follow]:
     """{follower: Follow} for numeric columns (`values`: float, NaN for null). A follower is one of `candidates`,
-    a leader one of `leaders`; the pairs are taken closest first, a column follows one leader at most, and a
-    leader may follow another (credit_default's six monthly bills, each along the month before's) but never in a cycle.
-    In decoding order: a leader's value is known before its followers'."""
+    a leader one of `leaders`, known wherever the follower is (a null leader could not place a known value). The
+    pairs are taken closest first, a column follows one leader at most, and a leader may follow another
+    (credit_default's six monthly bills, each along the month before's) but never in a cycle. In decoding order: a
+    leader's value is known before its followers'."""
     scored = []
     for lead in leaders:
         for name in candidates:
             if name == lead:
                 continue
+            if np.any(np.isnan(values[lead]) & ~np.isnan(values[name])):
+                continue  # a leader must be known wherever its follower is, to place it
             both = ~np.isnan(values[lead]) & ~np.isnan(values[name])
             x, y = values[lead][both], values[name][both]
             if len(x) < 2 * max(MIN_ROWS, min_rows) or y.std() == 0 or x.std() == 0:

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from synth.centre import Centre, find_centre
+from synth.errors import SynthError
 from synth.follow import Follow, decoding_order, find_follows
 from synth.gmm import Mixture, fit_mixture
 from synth.interp import Interpolator
@@ -321,6 +322,10 @@ class DataTransformer:
         for b, i in centred:
             centre = self.continuous[i].centre
             scalars[:, i], codes[:, b] = self._encode_continuous(i, df, rng, self._group(centre, codes))
+        for b, width in enumerate(self.block_widths()):  # a code past its block would spill into the next one-hot
+            if n and codes[:, b].max() >= width:
+                raise SynthError(f"column {self._encoder(b).name!r} holds nulls, but the rows this model was fitted "
+                                 "on held none there")
         return scalars, codes
 
     def _group(self, centre: Centre, codes: np.ndarray) -> np.ndarray:

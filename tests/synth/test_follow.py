@@ -80,6 +80,19 @@ def test_pairs_are_taken_closest_first_with_one_leader_each_and_no_cycle():
     assert find_follows(values, [], list(values), min_rows=1) == {}  # a column not offered never follows
 
 
+def test_a_leader_is_known_wherever_its_follower_is():
+    """california's total_bedrooms is null on 1% of the rows where total_rooms is not: it cannot place them, so it
+    may follow total_rooms, but total_rooms never follows it."""
+    rng = np.random.default_rng(6)
+    rooms = rng.gamma(3, 800, 3000)
+    bedrooms = rooms / 5 + rng.normal(0, 10, 3000)
+    bedrooms[rng.random(3000) < 0.05] = np.nan
+    values = {"rooms": rooms, "bedrooms": bedrooms}
+    follows = find_follows(values, list(values), list(values), min_rows=1)
+    assert list(follows) == ["bedrooms"] and follows["bedrooms"].by == "rooms"
+    assert find_follows(values, ["rooms"], ["bedrooms"], min_rows=1) == {}
+
+
 def test_a_loose_relation_is_left_to_the_networks():
     rng = np.random.default_rng(3)
     x = rng.normal(size=3000)

@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from synth.errors import SynthError
 from synth.gmm import fit_mixture
 from synth.schema import infer_schema
 from synth.scores import normal_scores
@@ -158,3 +159,16 @@ def test_auto_encoding_keeps_modes_for_a_spike_and_scores_the_rest():
     normal = {enc.name: enc.normal for enc in t.continuous}
     assert normal == {"spiky": False, "skewed": True}  # 30% of the rows at 0: at least SPIKE_SHARE
     assert len(next(e for e in t.continuous if e.name == "skewed").weights) == 1  # scores are one Gaussian
+
+
+def test_nulls_where_the_fitted_rows_had_none_are_refused_not_spilled():
+    """A null needs the column's null mode, which a column fitted without nulls lacks: its code would fall past the
+    block, into the next block's one-hot, so transforming such rows is an error that names the column."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"x": rng.normal(size=200), "y": rng.normal(size=200)})
+    t = DataTransformer(infer_schema(df), max_modes=3).fit(df)
+    t.transform(df)
+    holed = df.copy()
+    holed.loc[5, "x"] = np.nan
+    with pytest.raises(SynthError, match="'x' holds nulls"):
+        t.transform(holed)
