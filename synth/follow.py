@@ -33,6 +33,7 @@ from synth.protect import window_quantiles
 MIN_EXPLAINED = 0.6
 MIN_ROWS = 30  # a bin holds at least this many rows (and k, synth.protect)
 MAX_BINS = 64
+PROBE_ROWS = 50_000  # pairs are scored on at most this many rows (a seeded subset): every pair of numbers is tried
 
 
 @dataclass
@@ -117,7 +118,14 @@ def leader_bins(x: np.ndarray, min_rows: int) -> np.ndarray:
 
 def explained(y: np.ndarray, bins: np.ndarray) -> float:
     """The share of the variance of `y`'s ranks that the bins' means explain (a correlation ratio)."""
-    ranks = np.argsort(np.argsort(y, kind="stable"), kind="stable").astype(np.float64)
+    return _explained_ranks(_ranks(y), bins)
+
+
+def _ranks(y: np.ndarray) -> np.ndarray:
+    return np.argsort(np.argsort(y, kind="stable"), kind="stable").astype(np.float64)
+
+
+def _explained_ranks(ranks: np.ndarray, bins: np.ndarray) -> float:
     counts = np.bincount(bins)
     means = np.bincount(bins, weights=ranks) / counts
     return 1 - float(np.mean((ranks - means[bins]) ** 2)) / ranks.var()
@@ -128,13 +136,12 @@ def fit_follow(y: np.ndarray, x: np.ndarray, by: str, bins: np.ndarray, min_rows
     give the centres; each row then belongs to the nearest centre, as decoding places it."""
     enough = max(MIN_ROWS, min_rows)
     centres = np.bincount(bins, weights=x) / np.bincount(bins)
-    for _ in range(3):  # a bin that nearest-centre placement leaves thin is dropped, and the rows placed again
+    while True:  # a bin that nearest-centre placement leaves thin is dropped, and the rows placed again
         near = _nearest(_position(x, centres))
         counts = np.bincount(near, minlength=len(centres))
         if counts.min() >= enough or len(centres) == 1:
             break
-        centres = centres[counts >= enough]
-    counts = np.bincount(near, minlength=len(centres))
+        centres = centres[counts >= enough] if counts.max() >= enough else centres[[counts.argmax()]]
     trend = np.bincount(near, weights=y, minlength=len(centres)) / np.maximum(counts, 1)
     follow = Follow(by=by, centres=centres.tolist(), trend=trend.tolist(), quantiles=[])
     residual = y - follow.place(x)[1]
@@ -149,32 +156,39 @@ def find_follows(values: dict[str, np.ndarray], candidates: list[str], leaders: 
     a leader one of `leaders`, known wherever the follower is (a null leader could not place a known value). The
     pairs are taken closest first, a column follows one leader at most, and a leader may follow another
     (credit_default's six monthly bills, each along the month before's) but never in a cycle. In decoding order: a
-    leader's value is known before its followers'."""
+    leader's value is known before its followers'. Pairs are scored on at most PROBE_ROWS rows, and each chosen pair
+    is fitted on all of them."""
+    n = len(next(iter(values.values()))) if values else 0
+    keep = np.arange(n) if n <= PROBE_ROWS else np.sort(np.random.default_rng(0).permutation(n)[:PROBE_ROWS])
+    probe = {name: values[name][keep] for name in set(candidates) | set(leaders)}
+    complete = {name: not np.isnan(x).any() for name, x in probe.items()}
+    bins_of = {name: leader_bins(probe[name], min_rows) for name in leaders if complete[name]}
+    ranks_of = {name: _ranks(probe[name]) for name in candidates if complete[name]}
     scored = []
     for lead in leaders:
         for name in candidates:
-            if name == lead:
-                continue
-            if np.any(np.isnan(values[lead]) & ~np.isnan(values[name])):
+            x, y = probe[lead], probe[name]
+            if name == lead or np.any(np.isnan(x) & ~np.isnan(y)):
                 continue  # a leader must be known wherever its follower is, to place it
-            both = ~np.isnan(values[lead]) & ~np.isnan(values[name])
-            x, y = values[lead][both], values[name][both]
-            if len(x) < 2 * max(MIN_ROWS, min_rows) or y.std() == 0 or x.std() == 0:
+            both = ~np.isnan(x) & ~np.isnan(y)
+            if both.sum() < 2 * max(MIN_ROWS, min_rows) or y[both].std() == 0 or x[both].std() == 0:
                 continue
-            bins = leader_bins(x, min_rows)
-            if bins.max() < 1:
-                continue
-            share = explained(y, bins)
+            if complete[lead] and complete[name]:
+                bins, ranks = bins_of[lead], ranks_of[name]
+            else:
+                bins, ranks = leader_bins(x[both], min_rows), _ranks(y[both])
+            share = _explained_ranks(ranks, bins) if bins.max() >= 1 else 0.0
             if share >= MIN_EXPLAINED:
-                scored.append((share, lead, name, bins, both))
+                scored.append((share, lead, name))
     leader_of: dict[str, str] = {}
-    for _, lead, name, _, _ in sorted(scored, key=lambda s: -s[0]):
+    for _, lead, name in sorted(scored, key=lambda s: -s[0]):
         if name not in leader_of and name not in _chain(lead, leader_of):  # one leader each, and no cycle
             leader_of[name] = lead
-    follows: dict[str, Follow] = {}
-    for _, lead, name, bins, both in scored:
-        if leader_of.get(name) == lead:
-            follows[name] = fit_follow(values[name][both], values[lead][both], lead, bins, min_rows)
+    follows = {}
+    for name, lead in leader_of.items():
+        both = ~np.isnan(values[lead]) & ~np.isnan(values[name])
+        x = values[lead][both]
+        follows[name] = fit_follow(values[name][both], x, lead, leader_bins(x, min_rows), min_rows)
     return {name: follows[name] for name in decoding_order(follows)}
 
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from synth import Synthesizer
-from synth.follow import MAX_BINS, MIN_EXPLAINED, decoding_order, explained, find_follows, leader_bins
+from synth.follow import MAX_BINS, MIN_EXPLAINED, PROBE_ROWS, decoding_order, explained, find_follows, leader_bins
 from synth.quality import detection_auc
 
 
@@ -91,6 +91,16 @@ def test_a_leader_is_known_wherever_its_follower_is():
     follows = find_follows(values, list(values), list(values), min_rows=1)
     assert list(follows) == ["bedrooms"] and follows["bedrooms"].by == "rooms"
     assert find_follows(values, ["rooms"], ["bedrooms"], min_rows=1) == {}
+
+
+def test_a_long_table_is_scored_on_a_probe_and_fitted_on_every_row():
+    rng = np.random.default_rng(7)
+    x, y = _band(PROBE_ROWS * 2, rng)
+    follows = find_follows({"x": x, "y": y, "noise": rng.normal(size=len(x))}, ["y", "noise"], ["x"], min_rows=10)
+    assert list(follows) == ["y"] and len(follows["y"].centres) == MAX_BINS
+    assert follows["y"].centres[0] < 1 and follows["y"].centres[-1] > 99  # bins over every row's leader
+    r = follows["y"].apply(y, x, rng)
+    assert abs(r.mean()) < 0.02 and r.std() == pytest.approx(1, abs=0.02)
 
 
 def test_a_loose_relation_is_left_to_the_networks():
