@@ -189,7 +189,7 @@ class DataTransformer:
         for spec in modelled_specs:
             if spec.name in categories:
                 continue
-            numbers[spec.name] = _clipped(numeric_values(df[spec.name], spec), spec)
+            numbers[spec.name] = self._numbers(df, spec.name)
             centre = None if spec.name in modelled else find_centre(numbers[spec.name], groups, self.min_rows)
             if centre is not None:
                 centres[spec.name] = centre
@@ -322,10 +322,6 @@ class DataTransformer:
         for b, i in centred:
             centre = self.continuous[i].centre
             scalars[:, i], codes[:, b] = self._encode_continuous(i, df, rng, self._group(centre, codes))
-        for b, width in enumerate(self.block_widths()):  # a code past its block would spill into the next one-hot
-            if n and codes[:, b].max() >= width:
-                raise SynthError(f"column {self._encoder(b).name!r} holds nulls, but the rows this model was fitted "
-                                 "on held none there")
         return scalars, codes
 
     def _group(self, centre: Centre, codes: np.ndarray) -> np.ndarray:
@@ -457,6 +453,8 @@ def _clipped(x: np.ndarray, spec: ColumnSpec) -> np.ndarray:
 def encode_continuous(enc: ContinuousEncoder, x: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:
     z = (x - enc.mean) / enc.std
     null = np.isnan(z)
+    if not enc.nullable and null.any():  # its code would fall past the block, into the next one-hot
+        raise SynthError(f"column {enc.name!r} holds nulls, but the rows this model was fitted on held none there")
     if enc.normal:
         z[~null] = normal_scores(z[~null], np.asarray(enc.quantiles), rng)
     k = len(enc.weights)
@@ -502,13 +500,22 @@ def encode_discrete(enc: DiscreteEncoder, series: pd.Series, rng: np.random.Gene
         codes[null] = known - 1
     if enc.suppressed is None:
         codes[codes < 0] = known  # a rare category: the "other" slot
-        return codes
+        return _within(enc, codes)
     other = (codes < 0) & (pd.Index(enc.rare, dtype=object).get_indexer(objects) >= 0)
     codes[other] = known  # a category of the "other" slot
     unknown = np.flatnonzero((codes < 0) & ~null)  # held by fewer than k rows at fit: protected
     if len(unknown):
         codes[unknown] = _suppressed_codes(enc, objects.to_numpy()[unknown], values, rng)
     codes[codes < 0] = known if enc.rare else 0  # a null in a column that had none: never seen at fit
+    return codes
+
+
+def _within(enc: DiscreteEncoder, codes: np.ndarray) -> np.ndarray:
+    """`codes`, unless one falls past the block (a value the fitted rows never held, with no "other" slot to take
+    it), where it would spill into the next block's one-hot."""
+    if len(codes) and codes.max() >= enc.width:
+        raise SynthError(f"column {enc.name!r} holds a value (a category or a null) that the rows this model was "
+                         "fitted on did not hold")
     return codes
 
 

@@ -161,14 +161,20 @@ def test_auto_encoding_keeps_modes_for_a_spike_and_scores_the_rest():
     assert len(next(e for e in t.continuous if e.name == "skewed").weights) == 1  # scores are one Gaussian
 
 
-def test_nulls_where_the_fitted_rows_had_none_are_refused_not_spilled():
-    """A null needs the column's null mode, which a column fitted without nulls lacks: its code would fall past the
-    block, into the next block's one-hot, so transforming such rows is an error that names the column."""
+def test_values_the_fitted_rows_never_held_are_refused_not_spilled():
+    """A null needs the column's null mode, and a new category an "other" slot, which a column fitted without them
+    lacks (protection off): the code would fall past the block, into the next block's one-hot, so transforming such
+    rows is an error that names the column."""
     rng = np.random.default_rng(0)
-    df = pd.DataFrame({"x": rng.normal(size=200), "y": rng.normal(size=200)})
+    df = pd.DataFrame({"x": rng.normal(size=200), "c": ["a", "b"] * 100, "y": rng.normal(size=200)})
     t = DataTransformer(infer_schema(df), max_modes=3).fit(df)
     t.transform(df)
     holed = df.copy()
     holed.loc[5, "x"] = np.nan
     with pytest.raises(SynthError, match="'x' holds nulls"):
         t.transform(holed)
+    for new in ("z", None):
+        changed = df.copy()
+        changed.loc[5, "c"] = new
+        with pytest.raises(SynthError, match="'c' holds a value"):
+            t.transform(changed)
