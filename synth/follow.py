@@ -33,6 +33,12 @@ from synth.protect import window_quantiles
 MIN_EXPLAINED = 0.6
 MIN_ROWS = 30  # a bin holds at least this many rows (and k, synth.protect)
 MAX_BINS = 64
+# A follower's most frequent value is a slot of its own in its block (ContinuousEncoder.spike) when it holds at least
+# this share of the rows and SPIKE_RATIO times the next value's: credit_default's bills of zero. Decoding along the
+# leader's trend would shift it off its value; a mere mode of an integer column (insurance's age of 18, beside 19)
+# stays with the other values.
+SPIKE_SHARE = 0.02
+SPIKE_RATIO = 4
 PROBE_ROWS = 50_000  # pairs are scored on at most this many rows (a seeded subset): every pair of numbers is tried
 
 
@@ -150,6 +156,24 @@ def fit_follow(y: np.ndarray, x: np.ndarray, by: str, bins: np.ndarray, min_rows
     return follow
 
 
+def fit_on(y: np.ndarray, x: np.ndarray, by: str, min_rows: int) -> Follow:
+    """fit_follow on the rows where both are known, in bins of the leader's values there."""
+    both = ~np.isnan(x) & ~np.isnan(y)
+    return fit_follow(y[both], x[both], by, leader_bins(x[both], min_rows), min_rows)
+
+
+def find_spike(y: np.ndarray, min_rows: int) -> float | None:
+    """The follower's value that gets a slot of its own (SPIKE_SHARE, SPIKE_RATIO), if one stands out."""
+    known = y[~np.isnan(y)]
+    values, counts = np.unique(known, return_counts=True)
+    if len(values) < 2:
+        return None
+    top, second = np.argsort(counts)[::-1][:2]
+    if counts[top] >= max(SPIKE_SHARE * len(known), min_rows, MIN_ROWS) and counts[top] >= SPIKE_RATIO * counts[second]:
+        return float(values[top])
+    return None
+
+
 def find_follows(values: dict[str, np.ndarray], candidates: list[str], leaders: list[str], min_rows: int,
                  ) -> dict[str, Follow]:
     """{follower: Follow} for numeric columns (`values`: float, NaN for null). A follower is one of `candidates`,
@@ -186,9 +210,7 @@ def find_follows(values: dict[str, np.ndarray], candidates: list[str], leaders: 
             leader_of[name] = lead
     follows = {}
     for name, lead in leader_of.items():
-        both = ~np.isnan(values[lead]) & ~np.isnan(values[name])
-        x = values[lead][both]
-        follows[name] = fit_follow(values[name][both], x, lead, leader_bins(x, min_rows), min_rows)
+        follows[name] = fit_on(values[name], values[lead], lead, min_rows)
     return {name: follows[name] for name in decoding_order(follows)}
 
 

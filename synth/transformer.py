@@ -18,6 +18,8 @@ Every modelled column becomes one one-hot *block*; continuous columns also get o
   that category, which decoding maps back through the category's quantile function.
 - a numeric column that another number nearly orders (synth.follow) is modelled as its normal score among the
   rows near that number, which decoding maps back through the function at the leader's decoded value.
+- a numeric column that equals another on a share of the rows (synth.copies) has one more slot in its block, "a
+  copy of that number", which decoding fills with the other's decoded value.
 - with `min_rows` k above 1 (synth.protect): values held by fewer than k rows are replaced before any of
   this (the marker, a nearest or a frequent value), numeric values are clipped to the schema's bounds
   (which the Synthesizer sets to protected ones), quantiles are means of k order statistics and a
@@ -34,8 +36,9 @@ import numpy as np
 import pandas as pd
 
 from synth.centre import Centre, find_centre
+from synth.copies import equal, find_copies
 from synth.errors import SynthError
-from synth.follow import Follow, decoding_order, find_follows
+from synth.follow import Follow, decoding_order, find_follows, find_spike, fit_on
 from synth.gmm import Mixture, fit_mixture
 from synth.interp import Interpolator
 from synth.protect import MARKER, marker_allowed, protect_discrete, replacements, window_quantiles
@@ -66,10 +69,21 @@ class ContinuousEncoder:
     normal: bool = False
     centre: Centre | None = None  # set: the column is modelled as its score within its category (synth.centre)
     follow: Follow | None = None  # set: the column is modelled as its score near another number (synth.follow)
+    copies: str | None = None  # set: the column that a slot of the block copies (synth.copies)
+    spike: float | None = None  # set: a follower's value that a slot of the block stands for (synth.follow)
 
+    # The block's slots: the modes, then the null, a copy of `copies` and `spike`, each where there is one.
     @property
     def width(self) -> int:
+        return self.spike_code + int(self.spike is not None)
+
+    @property
+    def copy_code(self) -> int:
         return len(self.weights) + int(self.nullable)
+
+    @property
+    def spike_code(self) -> int:
+        return self.copy_code + int(self.copies is not None)
 
     @property
     def mixture(self) -> Mixture:
@@ -193,24 +207,42 @@ class DataTransformer:
             centre = None if spec.name in modelled else find_centre(numbers[spec.name], groups, self.min_rows)
             if centre is not None:
                 centres[spec.name] = centre
-        # Followers and leaders among plain numbers (not centred; not a datetime), and a target never follows.
+        # Copiers, followers and leaders among plain numbers (not centred; not a datetime); a target neither copies
+        # nor follows. A copier's other rows may follow a number, but it leads none: it is decoded last.
         plain = [s.name for s in modelled_specs if s.name in numbers and s.name not in centres
                  and s.kind in ("continuous", "integer")]
-        follows = find_follows(numbers, [n for n in plain if n not in modelled], plain, self.min_rows)
+        copies = find_copies(numbers, [n for n in plain if n not in modelled],
+                             [s.name for s in modelled_specs if s.kind in ("continuous", "integer")
+                              and s.name in numbers], self.min_rows)
+        rest = {name: self._rest(x, copies.get(name), numbers) for name, x in numbers.items()}
+        follows = find_follows(rest, [n for n in plain if n not in modelled],
+                               [n for n in plain if n not in copies], self.min_rows)
+        spikes = {}
+        for name, follow in follows.items():  # a spike gets its slot; the follower's other rows are fitted again
+            spike = find_spike(rest[name], self.min_rows)
+            if spike is not None:
+                spikes[name], rest[name] = spike, np.where(rest[name] == spike, np.nan, rest[name])
+                follows[name] = fit_on(rest[name], numbers[follow.by], follow.by, self.min_rows)
         for spec in modelled_specs:
             if spec.name in categories:
                 self.blocks.append(("discrete", len(self.discrete)))
                 self.discrete.append(categories[spec.name])
                 continue
-            x, centre, follow = numbers[spec.name], centres.get(spec.name), follows.get(spec.name)
+            x, centre, follow = rest[spec.name], centres.get(spec.name), follows.get(spec.name)
             if centre is not None:
                 x = centre.apply(x, centre.code([groups[name][0] for name in centre.on]), rng)
             if follow is not None:
                 x = follow.apply(x, numbers[follow.by], rng)
             self.blocks.append(("continuous", len(self.continuous)))
             self.continuous.append(self._fit_continuous(spec, x, bool(df[spec.name].isna().any()), rng))
-            self.continuous[-1].centre, self.continuous[-1].follow = centre, follow
+            enc = self.continuous[-1]
+            enc.centre, enc.follow, enc.copies, enc.spike = centre, follow, copies.get(spec.name), spikes.get(spec.name)
         return self
+
+    @staticmethod
+    def _rest(x: np.ndarray, copies: str | None, numbers: dict[str, np.ndarray]) -> np.ndarray:
+        """A column's values on the rows its modes model: NaN where it copies its leader (synth.copies)."""
+        return x if copies is None else np.where(equal(x, numbers[copies]), np.nan, x)
 
     def _protected(self, spec: ColumnSpec, series: pd.Series, rng) -> pd.Series:
         return protect_discrete(series, self.min_rows, self.rare_mode, marker_allowed(spec.kind, spec.dtype), rng)
@@ -223,7 +255,8 @@ class DataTransformer:
         return "nearest" if spec.numeric or spec.dtype.startswith(("int", "uint", "float")) else "frequent"
 
     def _fit_continuous(self, spec: ColumnSpec, x: np.ndarray, nullable: bool, rng) -> ContinuousEncoder:
-        """`x`: the column's values inside its bounds, NaN for null (centred, if it is: synth.centre)."""
+        """`x`: the column's values inside its bounds, NaN for null and for a copy (centred, if it is:
+        synth.centre)."""
         x = x[~np.isnan(x)]
         mean, std = float(x.mean()), float(x.std()) or 1.0
         z = (x - mean) / std
@@ -331,11 +364,17 @@ class DataTransformer:
     def _encode_continuous(self, i: int, df: pd.DataFrame, rng, group: np.ndarray | None = None):
         enc = self.continuous[i]
         x = self._numbers(df, enc.name)
+        slot = np.full(len(x), -1)  # a row's slot for an exact value (a copy, a spike), -1 for none
+        if enc.spike is not None:
+            slot[x == enc.spike] = enc.spike_code
+        if enc.copies is not None:
+            slot[equal(x, self._numbers(df, enc.copies))] = enc.copy_code
+        x = np.where(slot >= 0, np.nan, x)
         if group is not None:
             x = enc.centre.apply(x, group, rng)
         if enc.follow is not None:
             x = enc.follow.apply(x, self._numbers(df, enc.follow.by), rng)
-        return encode_continuous(enc, x, rng)
+        return encode_continuous(enc, x, rng, slot)
 
     def _numbers(self, df: pd.DataFrame, name: str) -> np.ndarray:
         spec = self.schema[name]
@@ -355,9 +394,18 @@ class DataTransformer:
             else:
                 enc = self.discrete[i]
                 out[enc.name] = decode_discrete(enc, codes[:, b], rng)
-        follows = {e.name: e.follow for e in self.continuous if e.follow is not None}
-        for name in decoding_order(follows):  # a leader that follows another is decoded first
+        numbers = {self.continuous[i].name: (b, self.continuous[i]) for b, (kind, i) in enumerate(self.blocks)
+                   if kind == "continuous"}
+        follows = {name: enc.follow for name, (_, enc) in numbers.items() if enc.follow is not None}
+        for name in decoding_order(follows):  # a leader that follows another is decoded first, its spike too
             out[name] = follows[name].undo(out[name], out[follows[name].by])
+            b, enc = numbers[name]
+            if enc.spike is not None:
+                out[name][codes[:, b] == enc.spike_code] = enc.spike
+        for b, enc in numbers.values():  # copies last: a copier leads nothing
+            if enc.copies is not None:
+                copy = codes[:, b] == enc.copy_code
+                out[enc.name][copy] = out[enc.copies][copy]
         for d in self.derived:
             out[d.name] = d.derive(out[d.source])
         return out
@@ -450,16 +498,18 @@ def _clipped(x: np.ndarray, spec: ColumnSpec) -> np.ndarray:
     return np.clip(x, spec.minimum, spec.maximum)
 
 
-def encode_continuous(enc: ContinuousEncoder, x: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:
+def encode_continuous(enc: ContinuousEncoder, x: np.ndarray, rng, slot: np.ndarray | None = None,
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """`slot`: each row's slot for an exact value (a copy, a spike; NaN in `x`), -1 for none."""
     z = (x - enc.mean) / enc.std
-    null = np.isnan(z)
+    null = np.isnan(z) if slot is None else np.isnan(z) & (slot < 0)
     if not enc.nullable and null.any():  # its code would fall past the block, into the next one-hot
         raise SynthError(f"column {enc.name!r} holds nulls, but the rows this model was fitted on held none there")
     if enc.normal:
         z[~null] = normal_scores(z[~null], np.asarray(enc.quantiles), rng)
     k = len(enc.weights)
     mix = enc.mixture
-    zf = np.where(null, 0.0, z)
+    zf = np.where(np.isnan(z), 0.0, z)
     logp = mix.log_density(zf)
     logp -= logp.max(1, keepdims=True)
     p = np.exp(logp)
@@ -471,6 +521,9 @@ def encode_continuous(enc: ContinuousEncoder, x: np.ndarray, rng) -> tuple[np.nd
     alpha = np.clip(alpha, -0.99, 0.99)
     alpha[null] = 0.0
     mode[null] = k  # the null mode
+    if slot is not None:
+        exact = slot >= 0
+        alpha[exact], mode[exact] = 0.0, slot[exact]
     return alpha.astype(np.float32), mode.astype(np.int32)
 
 
@@ -480,12 +533,13 @@ def _spike_share(x: np.ndarray) -> float:
 
 
 def decode_continuous(enc: ContinuousEncoder, alpha: np.ndarray, mode: np.ndarray) -> np.ndarray:
+    """Values, NaN for a null and for an exact value's slot (which DataTransformer.inverse writes)."""
     k = len(enc.weights)
-    m = np.minimum(mode, k - 1) if enc.nullable else mode
+    m = np.minimum(mode, k - 1) if enc.width > k else mode
     u = np.multiply(m, 4.0)  # the mode coordinate (ContinuousEncoder.decode_map)
     u += np.clip(alpha, -1, 1)
     x = enc.decode_map()(u)
-    if enc.nullable:
+    if enc.width > k:
         x[mode >= k] = np.nan
     return x
 
