@@ -132,13 +132,31 @@ def _civil(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return yoe + era * 400 + (month <= 2), month, mday
 
 
-def numeric_grid(x: np.ndarray, most_decimals: int = MOST_DECIMALS) -> tuple[float, int] | None:
+def numeric_grid(x: np.ndarray, most_decimals: int = MOST_DECIMALS, min_rows: int = 1) -> tuple[float, int] | None:
     """(step, decimals): the grid that every real value of a continuous or integer column sits on. The fewest
     decimals that hold them all, then the largest multiple of that unit that divides every value: 0.01 for prices
     in cents, 0.25 for a count of bathrooms, 1000 for salaries in thousands. None when more than `most_decimals`
-    decimals would be needed (a measurement, not a grid), or every value is zero."""
+    decimals would be needed (a measurement, not a grid), or every value is zero.
+
+    With `min_rows` k above 1 (synth.protect), the grid of the values that k rows hold is taken instead where it is
+    coarser and fewer than k rows lie off it: credit_default's credit limits are whole tens of thousands but on two
+    rows (16,000), which would otherwise put every sampled limit on a grid of 2,000."""
     x = np.asarray(x, dtype=np.float64)
     x = x[np.isfinite(x)]
+    grid = _finest_grid(x, most_decimals)
+    if grid is None or min_rows <= 1:
+        return grid
+    values, counts = np.unique(x, return_counts=True)
+    coarse = _finest_grid(values[counts >= min_rows], most_decimals)
+    if coarse is None or coarse[0] <= grid[0]:
+        return grid
+    steps = x / coarse[0]
+    off = np.abs(steps - np.round(steps)) > 1e-6 * np.maximum(1.0, np.abs(steps))
+    return coarse if np.count_nonzero(off) < min_rows else grid
+
+
+def _finest_grid(x: np.ndarray, most_decimals: int) -> tuple[float, int] | None:
+    """numeric_grid over every value of `x` (finite)."""
     if not len(x):
         return None
     for decimals in range(most_decimals + 1):

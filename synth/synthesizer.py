@@ -269,7 +269,7 @@ class Synthesizer:
             if spec.kind == "datetime":
                 spec.extra["resolution"] = datetime_resolution(numeric_values(df[spec.name], spec))
             if spec.kind in ("continuous", "integer") and not spec.discrete:
-                grid = numeric_grid(numeric_values(df[spec.name], spec))
+                grid = numeric_grid(numeric_values(df[spec.name], spec), min_rows=cfg.rare_threshold)
                 if grid is not None and (spec.kind == "continuous" or grid[0] > 1):
                     spec.extra["step"], spec.extra["decimals"] = grid
             if spec.kind == "constant":

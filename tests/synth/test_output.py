@@ -95,6 +95,16 @@ def test_numeric_grid_is_the_coarsest_step_every_value_sits_on(values, grid):
     assert found == (None if grid is None else (pytest.approx(grid[0]), grid[1]))
 
 
+def test_a_grid_that_fewer_than_k_rows_break_is_kept_under_protection():
+    limits = np.array([10_000.0] * 20 + [50_000.0] * 30 + [16_000.0] * 2)  # credit_default's limits: two of 16,000
+    assert numeric_grid(limits) == (2000.0, 0)
+    assert numeric_grid(limits, min_rows=10) == (10_000.0, 0)  # the two rows' grid is not kept
+    assert numeric_grid(limits, min_rows=2) == (2000.0, 0)  # two rows are k rows
+    # Prices in cents, most held by one row, some round: every row is on the cent, and many are off the round grid.
+    prices = np.concatenate([np.full(30, 100.0), np.round(np.random.default_rng(0).uniform(1, 99, 50), 2)])
+    assert numeric_grid(prices, min_rows=10) == (pytest.approx(0.01), 2)
+
+
 def test_numbers_on_a_grid_come_back_on_it_without_float_error():
     spec = ColumnSpec(name="n", kind="continuous", dtype="float64", minimum=0.25, maximum=10.0,
                       extra={"step": 0.25, "decimals": 2})
