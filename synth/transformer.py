@@ -222,7 +222,7 @@ class DataTransformer:
             spike = find_spike(rest[name], self.min_rows)
             if spike is not None:
                 spikes[name], rest[name] = spike, np.where(rest[name] == spike, np.nan, rest[name])
-                follows[name] = fit_on(rest[name], numbers[follow.by], follow.by, self.min_rows)
+                follows[name] = fit_on(rest[name], numbers, follow.leaders, self.min_rows)
         for spec in modelled_specs:
             if spec.name in categories:
                 self.blocks.append(("discrete", len(self.discrete)))
@@ -232,7 +232,7 @@ class DataTransformer:
             if centre is not None:
                 x = centre.apply(x, centre.code([groups[name][0] for name in centre.on]), rng)
             if follow is not None:
-                x = follow.apply(x, numbers[follow.by], rng)
+                x = follow.apply(x, *_leading(follow, numbers, rng))
             self.blocks.append(("continuous", len(self.continuous)))
             self.continuous.append(self._fit_continuous(spec, x, bool(df[spec.name].isna().any()), rng))
             enc = self.continuous[-1]
@@ -373,7 +373,7 @@ class DataTransformer:
         if group is not None:
             x = enc.centre.apply(x, group, rng)
         if enc.follow is not None:
-            x = enc.follow.apply(x, self._numbers(df, enc.follow.by), rng)
+            x = enc.follow.apply(x, *_leading(enc.follow, {n: self._numbers(df, n) for n in enc.follow.leaders}, rng))
         return encode_continuous(enc, x, rng, slot)
 
     def _numbers(self, df: pd.DataFrame, name: str) -> np.ndarray:
@@ -398,7 +398,7 @@ class DataTransformer:
                    if kind == "continuous"}
         follows = {name: enc.follow for name, (_, enc) in numbers.items() if enc.follow is not None}
         for name in decoding_order(follows):  # a leader that follows another is decoded first, its spike too
-            out[name] = follows[name].undo(out[name], out[follows[name].by])
+            out[name] = follows[name].undo(out[name], *(out[lead] for lead in follows[name].leaders))
             b, enc = numbers[name]
             if enc.spike is not None:
                 out[name][codes[:, b] == enc.spike_code] = enc.spike
@@ -435,6 +435,11 @@ class DataTransformer:
         t.derived = [DerivedColumn(**d) for d in data.get("derived", [])]
         t.sums = [NumericSum(**d) for d in data.get("sums", [])]
         return t
+
+
+def _leading(follow: Follow, values: dict[str, np.ndarray], rng) -> tuple:
+    """Follow.apply's arguments after the follower's values: the first leader's, the draws, the second's if any."""
+    return values[follow.by], rng, None if follow.also is None else values[follow.also]
 
 
 def _is_discrete(spec: ColumnSpec) -> bool:
