@@ -55,7 +55,7 @@ class Centre:
     def apply(self, x: np.ndarray, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Each value's normal score within its group (NaN stays NaN)."""
         r = np.full(len(x), np.nan)
-        for c, rows in _rows_by_code(codes, ~np.isnan(x)):
+        for c, rows in rows_by_code(codes, ~np.isnan(x)):
             r[rows] = normal_scores(x[rows], np.asarray(self.quantiles[c]), rng)
         return r
 
@@ -72,7 +72,7 @@ class Centre:
         return low + (position - j) * (high - low)
 
 
-def _rows_by_code(codes: np.ndarray, keep: np.ndarray):
+def rows_by_code(codes: np.ndarray, keep: np.ndarray):
     """(code, row indices) for each code among the kept rows, in one sort rather than a scan per code."""
     rows = np.flatnonzero(keep)
     order = np.argsort(codes[rows], kind="stable")

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from synth.follow import probe_rows
+
 # The copier's value equals its leader's on at least this share of the rows, not counting its most frequent value
 # (two columns that are mostly zero are equal there without one copying the other).
 MIN_SHARE = 0.05
 MIN_ROWS = 30  # and on at least this many rows (and k, synth.protect)
-PROBE_ROWS = 50_000  # pairs are scored on at most this many rows (a seeded subset)
 
 
 def equal(y: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -35,9 +36,7 @@ def find_copies(values: dict[str, np.ndarray], candidates: list[str], leaders: l
     Pairs are taken by their share, and where two columns copy each other equally (the relation is symmetric) the
     later column copies the earlier one."""
     names = list(values)
-    n = len(values[names[0]]) if names else 0
-    keep = slice(None) if n <= PROBE_ROWS else np.sort(np.random.default_rng(0).permutation(n)[:PROBE_ROWS])
-    probe = {name: values[name][keep] for name in set(candidates) | set(leaders)}
+    probe = probe_rows(values, set(candidates) | set(leaders))  # pairs scored on follow's seeded subset
     enough = max(MIN_ROWS, min_rows)
     scored = []
     for name in candidates:

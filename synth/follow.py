@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import ndtri
 
-from synth.centre import GROUP_POINTS, Centre
+from synth.centre import GROUP_POINTS, Centre, rows_by_code
 from synth.protect import window_quantiles
 
 # The leader's bins must explain at least this share of the variance of the follower's ranks. Only close relations
@@ -61,6 +61,9 @@ class Follow:
     # leader (bin * len(also_centres) + its bin), and the trend is bilinear between the cells' centres.
     also: str | None = None
     also_centres: list[float] = field(default_factory=list)
+    # The follower's spike (find_spike): its rows are not ranked here but take a slot of the column's block
+    # (ContinuousEncoder.spike_code), and decoding writes the value.
+    spike: float | None = None
 
     @property
     def leaders(self) -> list[str]:
@@ -70,10 +73,13 @@ class Follow:
               ) -> np.ndarray:
         """Each follower value's normal score within its row's bin, of its distance from the trend: its rank there
         (ties broken at random), so that the scores of the rows fitted on are standard normal in every bin, their
-        ends included, which the stored functions (protected) do not reach (NaN where any is NaN). `x2`: the second
-        leader's values, with one."""
+        ends included, which the stored functions (protected) do not reach (NaN where any is NaN, and at the spike).
+        `x2`: the second leader's values, with one."""
         r = np.full(len(y), np.nan)
-        known = np.flatnonzero(~np.isnan(y) & self._known(x, x2))
+        known = ~np.isnan(y) & self._known(x, x2)
+        if self.spike is not None:
+            known &= y != self.spike
+        known = np.flatnonzero(known)
         bins, trend = self.place(x[known], None if x2 is None else x2[known])
         residual = y[known] - trend
         order = np.lexsort((rng.random(len(known)), residual, bins))  # by bin, then value, ties at random
@@ -179,26 +185,27 @@ def fit_follow(y: np.ndarray, x: np.ndarray, by: str, bins: np.ndarray, min_rows
         if counts.min() >= enough or len(centres) == 1:
             break
         centres = centres[counts >= enough] if counts.max() >= enough else centres[[counts.argmax()]]
-    trend = np.bincount(near, weights=y, minlength=len(centres)) / np.maximum(counts, 1)
-    follow = Follow(by=by, centres=centres.tolist(), trend=trend.tolist(), quantiles=[])
-    residual = y - follow.place(x)[1]
-    follow.quantiles = [window_quantiles(residual[near == b], GROUP_POINTS, min_rows).tolist()
-                        for b in range(len(centres))]
-    return follow
+    return _fitted(Follow(by=by, centres=centres.tolist(), trend=[], quantiles=[]), y, near, min_rows, x)
 
 
 def fit_on(y: np.ndarray, values: dict[str, np.ndarray], leaders: list[str], min_rows: int) -> Follow:
-    """The follower `y` along its leaders (one or two of `values`), fitted on the rows where all are known: in
-    cells of the two where every cell of CELL_BINS holds enough rows, else along the first alone."""
+    """The follower `y` along its leaders (one or two of `values`), fitted on the rows where all are known, its
+    spike's rows (find_spike) left to the spike's slot: in cells of the two where every cell of CELL_BINS holds
+    enough rows, else along the first alone."""
+    spike = find_spike(y, min_rows)
     x = values[leaders[0]]
     known = ~np.isnan(x) & ~np.isnan(y)
+    if spike is not None:
+        known &= y != spike
+    follow = None
     if len(leaders) == 2:
         x2 = values[leaders[1]]
         both = known & ~np.isnan(x2)
         follow = fit_cells(y[both], x[both], x2[both], leaders, min_rows)
-        if follow is not None:
-            return follow
-    return fit_follow(y[known], x[known], leaders[0], leader_bins(x[known], min_rows), min_rows)
+    if follow is None:
+        follow = fit_follow(y[known], x[known], leaders[0], leader_bins(x[known], min_rows), min_rows)
+    follow.spike = spike
+    return follow
 
 
 def fit_cells(y: np.ndarray, x: np.ndarray, x2: np.ndarray, leaders: list[str], min_rows: int) -> Follow | None:
@@ -210,19 +217,23 @@ def fit_cells(y: np.ndarray, x: np.ndarray, x2: np.ndarray, leaders: list[str], 
         centres = [_bin_means(v, leader_bins(v, min_rows, m)) for v, m in ((x, most), (x2, most2))]
         if min(len(c) for c in centres) < 2:
             return None
-        follow = Follow(by=leaders[0], centres=centres[0].tolist(), trend=[], quantiles=[], also=leaders[1],
-                        also_centres=centres[1].tolist())
-        cells = len(centres[0]) * len(centres[1])
         near = _nearest(_position(x, centres[0])) * len(centres[1]) + _nearest(_position(x2, centres[1]))
-        counts = np.bincount(near, minlength=cells)
-        if counts.min() < enough:
-            continue
-        follow.trend = (np.bincount(near, weights=y, minlength=cells) / counts).tolist()
-        residual = y - follow.place(x, x2)[1]
-        follow.quantiles = [window_quantiles(residual[near == c], GROUP_POINTS, min_rows).tolist()
-                            for c in range(cells)]
-        return follow
+        if np.bincount(near, minlength=len(centres[0]) * len(centres[1])).min() >= enough:
+            follow = Follow(by=leaders[0], centres=centres[0].tolist(), trend=[], quantiles=[], also=leaders[1],
+                            also_centres=centres[1].tolist())
+            return _fitted(follow, y, near, min_rows, x, x2)
     return None
+
+
+def _fitted(follow: Follow, y: np.ndarray, near: np.ndarray, min_rows: int, x: np.ndarray,
+            x2: np.ndarray | None = None) -> Follow:
+    """`follow` with its trend (each bin's or cell's mean of `y`, every one holding rows) and each one's quantile
+    function of `y` less the trend."""
+    follow.trend = _bin_means(y, near).tolist()
+    residual = y - follow.place(x, x2)[1]
+    follow.quantiles = [window_quantiles(residual[rows], GROUP_POINTS, min_rows).tolist()
+                        for _, rows in rows_by_code(near, np.ones(len(near), bool))]
+    return follow
 
 
 def _bin_means(x: np.ndarray, bins: np.ndarray) -> np.ndarray:
@@ -241,6 +252,13 @@ def find_spike(y: np.ndarray, min_rows: int) -> float | None:
     return None
 
 
+def probe_rows(values: dict[str, np.ndarray], names) -> dict[str, np.ndarray]:  # noqa: ANN001
+    """`names`' values on at most PROBE_ROWS rows, a seeded subset (the same rows for every column)."""
+    n = len(next(iter(values.values()))) if values else 0
+    keep = slice(None) if n <= PROBE_ROWS else np.sort(np.random.default_rng(0).permutation(n)[:PROBE_ROWS])
+    return {name: values[name][keep] for name in names}
+
+
 def find_follows(values: dict[str, np.ndarray], candidates: list[str], leaders: list[str], min_rows: int,
                  ) -> dict[str, Follow]:
     """{follower: Follow} for numeric columns (`values`: float, NaN for null). A follower is one of `candidates`,
@@ -249,9 +267,7 @@ def find_follows(values: dict[str, np.ndarray], candidates: list[str], leaders: 
     (credit_default's six monthly bills, each along the month before's) but never in a cycle. In decoding order: a
     leader's value is known before its followers'. Pairs are scored on at most PROBE_ROWS rows, and each chosen pair
     is fitted on all of them."""
-    n = len(next(iter(values.values()))) if values else 0
-    keep = np.arange(n) if n <= PROBE_ROWS else np.sort(np.random.default_rng(0).permutation(n)[:PROBE_ROWS])
-    probe = {name: values[name][keep] for name in set(candidates) | set(leaders)}
+    probe = probe_rows(values, set(candidates) | set(leaders))
     complete = {name: not np.isnan(x).any() for name, x in probe.items()}
     bins_of = {name: leader_bins(probe[name], min_rows) for name in leaders if complete[name]}
     ranks_of = {name: _ranks(probe[name]) for name in candidates if complete[name]}

@@ -38,7 +38,7 @@ import pandas as pd
 from synth.centre import Centre, find_centre
 from synth.copies import equal, find_copies
 from synth.errors import SynthError
-from synth.follow import Follow, decoding_order, find_follows, find_spike, fit_on
+from synth.follow import Follow, decoding_order, find_follows
 from synth.gmm import Mixture, fit_mixture
 from synth.interp import Interpolator
 from synth.protect import MARKER, marker_allowed, protect_discrete, replacements, window_quantiles
@@ -70,7 +70,11 @@ class ContinuousEncoder:
     centre: Centre | None = None  # set: the column is modelled as its score within its category (synth.centre)
     follow: Follow | None = None  # set: the column is modelled as its score near another number (synth.follow)
     copies: str | None = None  # set: the column that a slot of the block copies (synth.copies)
-    spike: float | None = None  # set: a follower's value that a slot of the block stands for (synth.follow)
+
+    @property
+    def spike(self) -> float | None:
+        """A follower's value that a slot of the block stands for (synth.follow's Follow.spike)."""
+        return None if self.follow is None else self.follow.spike
 
     # The block's slots: the modes, then the null, a copy of `copies` and `spike`, each where there is one.
     @property
@@ -217,12 +221,6 @@ class DataTransformer:
         rest = {name: self._rest(x, copies.get(name), numbers) for name, x in numbers.items()}
         follows = find_follows(rest, [n for n in plain if n not in modelled],
                                [n for n in plain if n not in copies], self.min_rows)
-        spikes = {}
-        for name, follow in follows.items():  # a spike gets its slot; the follower's other rows are fitted again
-            spike = find_spike(rest[name], self.min_rows)
-            if spike is not None:
-                spikes[name], rest[name] = spike, np.where(rest[name] == spike, np.nan, rest[name])
-                follows[name] = fit_on(rest[name], numbers, follow.leaders, self.min_rows)
         for spec in modelled_specs:
             if spec.name in categories:
                 self.blocks.append(("discrete", len(self.discrete)))
@@ -232,11 +230,11 @@ class DataTransformer:
             if centre is not None:
                 x = centre.apply(x, centre.code([groups[name][0] for name in centre.on]), rng)
             if follow is not None:
-                x = follow.apply(x, *_leading(follow, numbers, rng))
+                x = follow.apply(x, numbers[follow.by], rng, numbers.get(follow.also))
             self.blocks.append(("continuous", len(self.continuous)))
             self.continuous.append(self._fit_continuous(spec, x, bool(df[spec.name].isna().any()), rng))
             enc = self.continuous[-1]
-            enc.centre, enc.follow, enc.copies, enc.spike = centre, follow, copies.get(spec.name), spikes.get(spec.name)
+            enc.centre, enc.follow, enc.copies = centre, follow, copies.get(spec.name)
         return self
 
     @staticmethod
@@ -373,7 +371,8 @@ class DataTransformer:
         if group is not None:
             x = enc.centre.apply(x, group, rng)
         if enc.follow is not None:
-            x = enc.follow.apply(x, *_leading(enc.follow, {n: self._numbers(df, n) for n in enc.follow.leaders}, rng))
+            leaders = [self._numbers(df, name) for name in enc.follow.leaders]
+            x = enc.follow.apply(x, leaders[0], rng, *leaders[1:])
         return encode_continuous(enc, x, rng, slot)
 
     def _numbers(self, df: pd.DataFrame, name: str) -> np.ndarray:
@@ -435,11 +434,6 @@ class DataTransformer:
         t.derived = [DerivedColumn(**d) for d in data.get("derived", [])]
         t.sums = [NumericSum(**d) for d in data.get("sums", [])]
         return t
-
-
-def _leading(follow: Follow, values: dict[str, np.ndarray], rng) -> tuple:
-    """Follow.apply's arguments after the follower's values: the first leader's, the draws, the second's if any."""
-    return values[follow.by], rng, None if follow.also is None else values[follow.also]
 
 
 def _is_discrete(spec: ColumnSpec) -> bool:
