@@ -37,7 +37,7 @@ from synth.protect import window_quantiles
 MIN_EXPLAINED = 0.6
 MIN_ROWS = 30  # a bin holds at least this many rows (and k, synth.protect)
 MAX_BINS = 64
-# A follower's most frequent value is a slot of its own in its block (ContinuousEncoder.spike) when it holds at least
+# A follower's most frequent value is a slot of its own in its block (Follow.spike) when it holds at least
 # this share of the rows and SPIKE_RATIO times the next value's: credit_default's bills of zero. Decoding along the
 # leader's trend would shift it off its value; a mere mode of an integer column (insurance's age of 18, beside 19)
 # stays with the other values.
