@@ -7,12 +7,14 @@ service's budget check and the DP-SGD batch size use it). Every step that reads 
 1. **Data statistics**, released once before training, with Gaussian noise (DESIGN.md, "Differential
    privacy"):
    - stage 1, per numeric column without public bounds, a histogram over a fixed grid (signed powers of
-     sqrt(2); calendar years for dates) whose bulk gives the column's bounds (`_bounds`);
+     sqrt(2); calendar years for dates) whose bulk gives the column's bounds (`_bounds`), then, for the columns
+     whose bounds lie within a factor of 2 (a price index near 93: one or two of the grid's bins), a histogram
+     of 32 even bins between them, whose full bins say where stage 2 puts its fine bins (`_zoomed`);
    - stage 2, per numeric column, a histogram between those bounds with as many bins as the noise allows
      (`fine_bins`) plus a null bin, and per categorical, boolean or constant column the counts of its values
      and nulls.
    A row falls in one bin of each histogram, so changing it moves at most two counts by 1 in each: the
-   L2 sensitivity of a stage's counts is sqrt(2 * histograms). Each stage is one Gaussian mechanism. A
+   L2 sensitivity of a release's counts is sqrt(2 * histograms). Each release is one Gaussian mechanism. A
    category is released only when its noisy count passes a threshold set so that a value held by one
    row is released with probability at most delta/2 over all columns (partition selection), unless the user
    declared the column's values public (`privacy.categories`); the values below it become the marker, as rare
@@ -68,6 +70,10 @@ BOUNDS_NOISE = 2.0  # stage 1 (bounds) takes this times stage 2's noise multipli
 SELECT_DELTA_SHARE = 0.5  # of delta: categories released by thresholding; the rest for the RDP conversion
 FINE_BINS = 128  # most bins of a numeric column's histogram
 MIN_BINS = 4
+ZOOM_BINS = 32  # stage 1's zoom: even bins between a narrow column's bounds
+ZOOM_NOISE = 4.0  # the zoom takes this times stage 2's noise multiplier: it only looks for full bins
+ZOOM_FACTOR = 2.0  # a column is narrow when its bounds lie within this factor of each other (_narrow)
+ZOOM_NOISES = 3.0  # a zoom bin is full above this many noise sds: noise alone passes one of 32 4% of the time
 BOUNDS_WINDOW = 4  # stage 1's bins summed to grow a column's bulk: a factor of 4 in value on the sqrt(2) grid
 GROW_NOISES = 1.5  # the bulk grows while the bins beyond pass this many noise sds: noise alone does 7% of the time
 BIN_NOISES = 4.0  # fewer bins while an even spread would put fewer rows than this many noise sds in each
@@ -145,10 +151,12 @@ def _pairs_event(noise: float):  # noqa: ANN202
 
 
 def _stats_event(noise: float, pairs: float | None = None):  # noqa: ANN202
-    """The statistics releases: stage 1 at BOUNDS_NOISE * noise, stage 2 at noise, and stage 3 (the pair tables)
-    at `pairs` when they are released."""
+    """The statistics releases: stage 1 at BOUNDS_NOISE * noise and its zoom at ZOOM_NOISE * noise (accounted
+    whether or not a column is narrow), stage 2 at noise, and stage 3 (the pair tables) at `pairs` when they are
+    released."""
     dp_event = _dp()[0]
-    events = [dp_event.GaussianDpEvent(BOUNDS_NOISE * noise), dp_event.GaussianDpEvent(noise)]
+    events = [dp_event.GaussianDpEvent(BOUNDS_NOISE * noise), dp_event.GaussianDpEvent(ZOOM_NOISE * noise),
+              dp_event.GaussianDpEvent(noise)]
     return dp_event.ComposedDpEvent(events + ([] if pairs is None else [_pairs_event(pairs)]))
 
 
@@ -271,6 +279,27 @@ def _bounds(counts: np.ndarray, edges: np.ndarray, noise: float) -> tuple[float,
     return float(low), float(high)
 
 
+def _narrow(low: float, high: float) -> bool:
+    """Whether stage 1's bounds lie within a factor of ZOOM_FACTOR of each other, on one side of zero: a column that
+    varies by a few percent around a large value (a price index near 93, a head count near 5,100) fills one or two
+    of the coarse grid's bins, and the fine histogram between such bounds would put every row in one bin."""
+    return low * high > 0 and max(abs(low), abs(high)) <= ZOOM_FACTOR * min(abs(low), abs(high))
+
+
+def _zoomed(x: np.ndarray, low: float, high: float, noise: float, rng) -> tuple[float, float] | None:
+    """Stage 1's second release, for a narrow column: ZOOM_BINS even bins between its bounds (a row beyond them is
+    in none). The span from the first to the last bin that passes ZOOM_NOISES noise sds is where stage 2 puts its
+    fine bins; None when no bin passes (a column spread evenly, each bin too thin) or every bin is in that span.
+    A row is in at most one bin: the L2 sensitivity over the narrow columns is sqrt(2 * columns)."""
+    edges = np.linspace(low, high, ZOOM_BINS + 1)
+    inside = x[(x >= low) & (x <= high)]
+    counts = np.bincount(np.searchsorted(edges[1:-1], inside, side="right"), minlength=ZOOM_BINS).astype(np.float64)
+    passing = np.flatnonzero(counts + rng.normal(0, noise, ZOOM_BINS) > ZOOM_NOISES * noise)
+    if not len(passing) or (passing[0] == 0 and passing[-1] == ZOOM_BINS - 1):
+        return None
+    return float(edges[passing[0]]), float(edges[passing[-1] + 1])
+
+
 def fine_bins(n_rows: int, noise: float) -> int:
     """Bins of a numeric column's stage-2 histogram: as many as keep an even spread's count per bin at
     BIN_NOISES times the noise, within [MIN_BINS, FINE_BINS]. A bin that noise swamps is emptied (below), so
@@ -313,9 +342,17 @@ def fit_private(schema: Schema, df: pd.DataFrame, config, budget: Budget, seed: 
             x, edges = values[spec.name], _coarse_edges(spec)
             counts = np.bincount(np.searchsorted(edges, x[~np.isnan(x)], side="right"), minlength=len(edges) + 1)
             low, high = _bounds(counts + rng.normal(0, s1, len(counts)), edges, s1)
-        if _integral(spec):  # inward: the integers the range holds
-            low, high = math.ceil(low), max(math.ceil(low), math.floor(high))
         spec.minimum, spec.maximum = float(low), float(high)
+    narrow = [s for s in found if s.kind != "datetime" and _narrow(s.minimum, s.maximum)]
+    s1z = ZOOM_NOISE * budget.stats * math.sqrt(2 * max(1, len(narrow)))
+    zooms = {}
+    for spec in narrow:
+        x = values[spec.name]
+        zooms[spec.name] = _zoomed(x[~np.isnan(x)], spec.minimum, spec.maximum, s1z, rng)
+    for spec in numeric:
+        if _integral(spec):  # inward: the integers the range holds
+            low, high = math.ceil(spec.minimum), max(math.ceil(spec.minimum), math.floor(spec.maximum))
+            spec.minimum, spec.maximum = float(low), float(high)
     # Stage 2: the columns' distributions.
     transformer = DataTransformer(schema, config.max_modes, config.max_categories, seed=seed,
                                   min_rows=max(config.rare_threshold, 2), rare_mode=config.rare_categories)
@@ -326,7 +363,8 @@ def fit_private(schema: Schema, df: pd.DataFrame, config, budget: Budget, seed: 
             spec.discrete = True  # few integers in the released range: one category each, as without DP
             discretes[spec.name] = _private_integers(spec, values[spec.name], s2, rng)
         else:
-            continuous[spec.name] = _private_continuous(spec, values[spec.name], s2, config.max_modes, bins, rng)
+            continuous[spec.name] = _private_continuous(spec, values[spec.name], s2, config.max_modes, bins, rng,
+                                                         zooms.get(spec.name))
     threshold = 1 + s2 * norm.isf(budget.privacy.delta_select / max(1, len(discrete)))
     threshold = max(threshold, config.rare_threshold)
     for spec in discrete:
@@ -391,7 +429,7 @@ def _private_integers(spec, x: np.ndarray, noise: float, rng) -> DiscreteEncoder
 
 
 def _private_continuous(spec, x: np.ndarray, noise: float, max_modes: int, bins: int,  # noqa: ANN001
-                        rng) -> ContinuousEncoder:
+                        rng, zoom: tuple[float, float] | None = None) -> ContinuousEncoder:
     """A numeric column's encoder from one noisy histogram: `bins` bins between the released bounds (one per
     integer when the range is narrower), an atom at 0 when 0 lies in the range (a value chosen without looking:
     zero-inflated columns, a capital gain, are common, and a bin would spread the spike over its width), and
@@ -401,6 +439,9 @@ def _private_continuous(spec, x: np.ndarray, noise: float, max_modes: int, bins:
         edges, atom = np.arange(low - 0.5, high + 1.0), False
     else:
         edges, atom = np.linspace(low, high, bins + 1), low <= 0 <= high
+        if zoom is not None and bins > 2:  # the fine bins where stage 1 found the rows, one on each side
+            edges = np.unique(np.concatenate([[low], np.linspace(max(low, zoom[0]), min(high, zoom[1]), bins - 1),
+                                              [high]]))
         if atom:
             edges = np.union1d(edges, [0.0])
     bins = len(edges) - 1

@@ -108,19 +108,23 @@ def test_the_private_update_clips_each_group_and_adds_calibrated_noise():
     assert all(torch.equal(before[n], p) for n, p in disc.named_parameters())  # lr 0: nothing else moved
 
 
+def _statistics(budget: dp.Budget) -> list:
+    """The statistics releases as dp_accounting's events: stage 1, its zoom, stage 2."""
+    return [dp_event.GaussianDpEvent(dp.BOUNDS_NOISE * budget.stats),
+            dp_event.GaussianDpEvent(dp.ZOOM_NOISE * budget.stats), dp_event.GaussianDpEvent(budget.stats)]
+
+
 def test_the_budget_matches_dp_accountings_own_figures():
     privacy = dp.Privacy(epsilon=2.0, delta=1e-6, noise_multiplier=3.0, max_grad_norm=1.0)
     budget = dp.Budget(privacy, n_rows=5000, batch=500, steps=40)
     accountant = rdp.RdpAccountant(orders=list(dp.ORDERS), neighboring_relation=NeighboringRelation.REPLACE_ONE)
-    accountant.compose(dp_event.ComposedDpEvent([
-        dp_event.GaussianDpEvent(dp.BOUNDS_NOISE * budget.stats), dp_event.GaussianDpEvent(budget.stats)]))
+    accountant.compose(dp_event.ComposedDpEvent(_statistics(budget)))
     accountant.compose(dp_event.SelfComposedDpEvent(
         dp_event.SampledWithoutReplacementDpEvent(5000, 500, dp_event.GaussianDpEvent(3.0)), 40))
     assert budget.epsilon() == pytest.approx(accountant.get_epsilon(privacy.delta_rdp), rel=1e-9)
     # The statistics alone cost the share of epsilon they were calibrated to.
     alone = rdp.RdpAccountant(orders=list(dp.ORDERS), neighboring_relation=NeighboringRelation.REPLACE_ONE)
-    alone.compose(dp_event.ComposedDpEvent([
-        dp_event.GaussianDpEvent(dp.BOUNDS_NOISE * budget.stats), dp_event.GaussianDpEvent(budget.stats)]))
+    alone.compose(dp_event.ComposedDpEvent(_statistics(budget)))
     assert alone.get_epsilon(privacy.delta_rdp) == pytest.approx(dp.STATS_SHARE * 2.0, rel=2e-3)
     steps = budget.affordable(10_000)
     assert budget.epsilon(steps) <= 2.0 < budget.epsilon(steps + 1)
@@ -130,9 +134,8 @@ def test_the_pair_tables_are_accounted_as_two_more_releases():
     privacy = dp.Privacy(epsilon=2.0, delta=1e-6, noise_multiplier=3.0, max_grad_norm=1.0)
     budget = dp.Budget(privacy, n_rows=5000, batch=500, steps=40, pairs=True)
     accountant = rdp.RdpAccountant(orders=list(dp.ORDERS), neighboring_relation=NeighboringRelation.REPLACE_ONE)
-    accountant.compose(dp_event.ComposedDpEvent([
-        dp_event.GaussianDpEvent(dp.BOUNDS_NOISE * budget.stats), dp_event.GaussianDpEvent(budget.stats),
-        dp_event.GaussianDpEvent(budget.pair_noise), dp_event.GaussianDpEvent(budget.pair_noise)]))
+    pairs = dp_event.GaussianDpEvent(budget.pair_noise)
+    accountant.compose(dp_event.ComposedDpEvent(_statistics(budget) + [pairs, pairs]))
     accountant.compose(dp_event.SelfComposedDpEvent(
         dp_event.SampledWithoutReplacementDpEvent(5000, 500, dp_event.GaussianDpEvent(3.0)), 40))
     assert budget.epsilon() == pytest.approx(accountant.get_epsilon(privacy.delta_rdp), rel=1e-9)
@@ -234,6 +237,33 @@ def test_the_bulk_of_a_thin_column_is_found_where_one_far_bin_is_the_fullest():
     low, high = dp._bounds(counts, edges, 100.0)
     assert (low, high) == (9.0, 25.0)  # bins 10 to 25 lie between edges 9 and 25
     assert dp._bounds(np.eye(1, 42, 20).ravel() * 1000, edges, 100.0) == (19.0, 20.0)
+
+
+def test_a_column_narrow_on_the_coarse_grid_is_zoomed_into():
+    assert dp._narrow(4096.0, 5792.6) and dp._narrow(-64.0, -32.0)
+    assert not dp._narrow(-2.0, 1.4) and not dp._narrow(1.0, 5.7) and not dp._narrow(0.0, 10.0)
+    rng = np.random.default_rng(0)
+    staff = rng.normal(5100, 50, 3000)  # a head count near 5,100: inside one bin of the coarse grid
+    low, high = dp._zoomed(staff, 4096.0, 5792.6, 50.0, rng)
+    assert 4096 < low <= 5000 and 5200 <= high < 5792.6
+    assert high - low < 0.25 * (5792.6 - 4096)
+    assert dp._zoomed(rng.uniform(4096, 5792.6, 30_000), 4096.0, 5792.6, 50.0, rng) is None  # spread evenly
+    assert dp._zoomed(staff, 4096.0, 5792.6, 1e4, rng) is None  # no bin stands above the noise
+
+
+def test_a_narrow_columns_fine_bins_lie_where_its_rows_are(small):
+    from synth.schema import infer_schema
+
+    # A head count near 5,100, its quartiles 14 apart: stage 1's grid puts it between 4,096 and 5,793, where
+    # stage 2's 14 bins alone (at epsilon 1 on 3,000 rows) would be 120 wide.
+    frame = small.assign(staff=np.random.default_rng(0).normal(5100, 10, len(small)))
+    config = Config(batch_size=100, privacy={"epsilon": 1.0, "delta": 1e-6})
+    t, _ = dp.fit_private(infer_schema(frame), frame, config, dp.check_budget(len(frame), config), seed=0)
+    enc = t.continuous[t.blocks[t.block_of("staff")][1]]
+    quantiles = enc.mean + enc.std * np.asarray(enc.quantiles)
+    quarter = len(quantiles) // 4
+    real = np.quantile(frame["staff"], [0.25, 0.75])
+    assert np.abs([quantiles[quarter] - real[0], quantiles[-1 - quarter] - real[1]]).max() < 4
 
 
 def test_histograms_get_as_many_bins_as_the_noise_allows():
