@@ -343,6 +343,7 @@ def fit_private(schema: Schema, df: pd.DataFrame, config, budget: Budget, seed: 
             counts = np.bincount(np.searchsorted(edges, x[~np.isnan(x)], side="right"), minlength=len(edges) + 1)
             low, high = _bounds(counts + rng.normal(0, s1, len(counts)), edges, s1)
         spec.minimum, spec.maximum = float(low), float(high)
+    # Stage 1's zoom, for the narrow columns.
     narrow = [s for s in found if s.kind != "datetime" and _narrow(s.minimum, s.maximum)]
     s1z = ZOOM_NOISE * budget.stats * math.sqrt(2 * max(1, len(narrow)))
     zooms = {}
