@@ -50,6 +50,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--public-categories", action="store_true",
                    help="declare the text columns' values public for ours (privacy.categories), as smartnoise "
                    "takes every peer's categories from the rows")
+    p.add_argument("--public-codes", action="store_true",
+                   help="with --public-categories, also the numeric columns of at most 20 values: categorical for ours "
+                   "(column_kinds), their values public, as smartnoise is fed them (bench/peer_smartnoise.py)")
     p.add_argument("--public-bounds", action="store_true",
                    help="declare the numeric columns' ranges public for ours (privacy.bounds), as smartnoise's were "
                    "where its DP estimate of them failed")
@@ -66,23 +69,42 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def ours_label(args: argparse.Namespace) -> str:
     """Ours' side in the table, naming what it was told is public."""
-    public = [name for name, on in (("categories", args.public_categories), ("bounds", args.public_bounds)) if on]
-    return "ours" + (f", public {' and '.join(public)}" if public else "")
+    public = [name for name, on in (("categories", args.public_categories), ("codes", _codes(args)),
+                                    ("bounds", args.public_bounds)) if on]
+    named = ", ".join(public[:-1]) + " and " + public[-1] if len(public) > 1 else "".join(public)
+    return "ours" + (f", public {named}" if public else "")
+
+
+def _codes(args: argparse.Namespace) -> bool:
+    return bool(args.public_categories and getattr(args, "public_codes", False))
 
 
 def public_categories(train, args: argparse.Namespace) -> dict:
     """Ours' public domains, read off the training split as smartnoise reads its peers': with --public-categories,
-    {"categories": each text column's values}; with --public-bounds, {"bounds": each numeric column's range}."""
+    {"categories": each text column's values}, and with --public-codes too, each numeric column's that smartnoise
+    takes as categorical; with --public-bounds, {"bounds": each other numeric column's range}."""
     out = {}
-    text = [c for c in train.columns if not pd.api.types.is_numeric_dtype(train[c])]
+    codes = public_codes(train, args)
     if args.public_categories:
+        text = [c for c in train.columns if not pd.api.types.is_numeric_dtype(train[c])]
         out["categories"] = {c: sorted(str(v) for v in train[c].dropna().unique()) for c in text}
+        out["categories"] |= {c: sorted(train[c].dropna().unique().tolist()) for c in codes}
     if args.public_bounds:
         from synth.schema import infer_schema
 
         numeric = [s.name for s in infer_schema(train).columns if s.kind in ("continuous", "integer")]
-        out["bounds"] = {c: [float(train[c].min()), float(train[c].max())] for c in numeric}
+        out["bounds"] = {c: [float(train[c].min()), float(train[c].max())] for c in numeric if c not in codes}
     return out
+
+
+def public_codes(train, args: argparse.Namespace) -> list[str]:
+    """With --public-codes, the numeric columns that smartnoise is fed as categorical (at most 20 values)."""
+    if not _codes(args):
+        return []
+    from bench.peer_smartnoise import column_roles
+
+    categorical, _ = column_roles(train)
+    return [c for c in categorical if c in datasets.numeric_columns(train)]
 
 
 def run_peer(synth: str, name: str, epsilon: float, args: argparse.Namespace, log_dir: Path) -> dict:
@@ -145,10 +167,12 @@ def run(args: argparse.Namespace) -> dict:
                         continue
                     try:
                         common.set_threads(args.threads)
+                        kinds = {c: "categorical" for c in public_codes(train, args)}
                         model, info = train_ours(train, args.epochs, args.seed,
                                                  privacy={"epsilon": epsilon, "delta": args.delta,
                                                           **public_categories(train, args)},
-                                                 settings=json.loads(args.ours_settings))
+                                                 settings=json.loads(args.ours_settings)
+                                                 | ({"column_kinds": kinds} if kinds else {}))
                     except NoPrivacyOption as exc:
                         record["ours_skipped"] = str(exc)
                         print(f"[dp] ours: {exc}", flush=True)
@@ -221,7 +245,9 @@ def render(record: dict) -> str:
     if any(side.startswith("ours") for side in sides):
         lines[-1:-1] = ["- **Ours:** the engine's defaults but `batch_size=100`; \"public categories\": each text "
                         "column's values declared public (`privacy.categories`), read off the training split as "
-                        "smartnoise reads every peer's categories; \"public bounds\": each numeric column's range "
+                        "smartnoise reads every peer's categories; \"public codes\": the numeric columns of at most "
+                        "20 values too, as categories (`column_kinds`), as smartnoise is fed them; \"public bounds\": "
+                        "each other numeric column's range "
                         "too (`privacy.bounds`), as smartnoise's were supplied where its DP estimate failed"]
     if record.get("ours_skipped"):
         lines += [f"Ours is not in this table: {record['ours_skipped']}.", ""]
