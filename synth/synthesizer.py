@@ -149,7 +149,8 @@ class Synthesizer:
             raise SynthError(f"the table has {len(df)} rows; training needs at least {cfg.pac} (pac)")
         epochs = self.planned_epochs(len(df))
 
-        scalars, codes = self.transformer.transform(df, seed=cfg.seed)
+        # Under DP a null count under the noise is not released (synth.dp): such rows' nulls are drawn.
+        scalars, codes = self.transformer.transform(df, seed=cfg.seed, draw_unseen_nulls=self._budget is not None)
         t = self.transformer
         data = _TrainingData(
             scalars=torch.from_numpy(scalars).to(self.device), codes=torch.from_numpy(codes).to(self.device),

@@ -335,9 +335,13 @@ class DataTransformer:
         return self.continuous[i] if kind == "continuous" else self.discrete[i]
 
     # ---- forward ---------------------------------------------------------------------------------
-    def transform(self, df: pd.DataFrame, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def transform(self, df: pd.DataFrame, seed: int | None = None, draw_unseen_nulls: bool = False,
+                  ) -> tuple[np.ndarray, np.ndarray]:
         """(scalars float32 (n, n_scalars), codes int32 (n, n_blocks)). Modes are drawn from their
-        posterior, so the result depends on `seed` (the transformer's own seed when None)."""
+        posterior, so the result depends on `seed` (the transformer's own seed when None).
+        `draw_unseen_nulls`: a null in a numeric column whose block has no null slot is given a value drawn from
+        the column's quantile function, instead of refused. Under differential privacy (synth.dp) a null count that
+        does not pass the noise is not released, so the model knows of no nulls where a few rows hold one."""
         rng = np.random.default_rng(self.seed if seed is None else seed)
         n = len(df)
         scalars = np.zeros((n, self.n_scalars), dtype=np.float32)
@@ -349,19 +353,27 @@ class DataTransformer:
             elif self.continuous[i].centre is not None:
                 centred.append((b, i))  # after its category's codes, which may come in a later block
             else:
-                scalars[:, i], codes[:, b] = self._encode_continuous(i, df, rng)
+                scalars[:, i], codes[:, b] = self._encode_continuous(i, df, rng, draw_nulls=draw_unseen_nulls)
         for b, i in centred:
             centre = self.continuous[i].centre
-            scalars[:, i], codes[:, b] = self._encode_continuous(i, df, rng, self._group(centre, codes))
+            scalars[:, i], codes[:, b] = self._encode_continuous(i, df, rng, self._group(centre, codes),
+                                                                 draw_nulls=draw_unseen_nulls)
         return scalars, codes
 
     def _group(self, centre: Centre, codes: np.ndarray) -> np.ndarray:
         """Each row's group for a centred column (synth.centre), from its categories' blocks in `codes`."""
         return centre.code([codes[:, self.block_of(name)] for name in centre.on])
 
-    def _encode_continuous(self, i: int, df: pd.DataFrame, rng, group: np.ndarray | None = None):
+    def _encode_continuous(self, i: int, df: pd.DataFrame, rng, group: np.ndarray | None = None,
+                           draw_nulls: bool = False):
         enc = self.continuous[i]
         x = self._numbers(df, enc.name)
+        if draw_nulls and not enc.nullable and np.isnan(x).any():
+            x = x.copy()
+            null = np.isnan(x)
+            quantiles = np.asarray(enc.quantiles)
+            x[null] = enc.mean + enc.std * np.interp(rng.random(int(null.sum())), np.linspace(0, 1, len(quantiles)),
+                                                     quantiles)
         slot = np.full(len(x), -1)  # a row's slot for an exact value (a copy, a spike), -1 for none
         if enc.spike is not None:
             slot[x == enc.spike] = enc.spike_code

@@ -266,6 +266,16 @@ def test_a_narrow_columns_fine_bins_lie_where_its_rows_are(small):
     assert np.abs([quantiles[quarter] - real[0], quantiles[-1 - quarter] - real[1]]).max() < 4
 
 
+def test_a_few_nulls_that_noise_hides_are_drawn_not_refused(small):
+    # Three nulls in 3,000 rows: their count does not pass the noise, so the model keeps no null slot for the
+    # column; the rows that hold one are still trained on (a value drawn from the released quantiles).
+    frame = small.assign(age=small["age"].astype(float).mask(small.index.isin([5, 50, 500])))
+    model = Synthesizer(epochs=1, seed=0, privacy={"epsilon": 2.0, "delta": 1e-6}, **TINY).fit(frame)
+    age = model.transformer.continuous[model.transformer.blocks[model.transformer.block_of("age")][1]]
+    assert not age.nullable
+    assert model.sample(500, seed=0)["age"].notna().all()
+
+
 def test_histograms_get_as_many_bins_as_the_noise_allows():
     assert dp.fine_bins(100_000, 10.0) == dp.FINE_BINS
     assert dp.fine_bins(2_100, 68.0) == 7  # 2,100 rows / (4 * 68)
