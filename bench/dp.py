@@ -81,18 +81,21 @@ def _codes(args: argparse.Namespace) -> bool:
 
 def public_categories(train, args: argparse.Namespace) -> dict:
     """Ours' public domains, read off the training split as smartnoise reads its peers': with --public-categories,
-    {"categories": each text column's values}, and with --public-codes too, each numeric column's that smartnoise
-    takes as categorical; with --public-bounds, {"bounds": each other numeric column's range}."""
+    {"categories": each text column's values} (not an ID column's: titanic's names), and with --public-codes too,
+    each numeric column's that smartnoise takes as categorical; with --public-bounds, {"bounds": each other numeric
+    column's range}."""
+    from synth.schema import infer_schema
+
     out = {}
+    kinds = {s.name: s.kind for s in infer_schema(train).columns}
     codes = public_codes(train, args)
     if args.public_categories:
-        text = [c for c in train.columns if not pd.api.types.is_numeric_dtype(train[c])]
+        text = [c for c in train.columns if kinds[c] in ("categorical", "boolean")
+                and not pd.api.types.is_numeric_dtype(train[c])]
         out["categories"] = {c: sorted(str(v) for v in train[c].dropna().unique()) for c in text}
         out["categories"] |= {c: sorted(train[c].dropna().unique().tolist()) for c in codes}
     if args.public_bounds:
-        from synth.schema import infer_schema
-
-        numeric = [s.name for s in infer_schema(train).columns if s.kind in ("continuous", "integer")]
+        numeric = [c for c, kind in kinds.items() if kind in ("continuous", "integer")]
         out["bounds"] = {c: [float(train[c].min()), float(train[c].max())] for c in numeric if c not in codes}
     return out
 
