@@ -89,6 +89,11 @@ class ContinuousEncoder:
     def spike_code(self) -> int:
         return self.copy_code + int(self.copies is not None)
 
+    def draw(self, n: int, rng) -> np.ndarray:
+        """`n` values drawn from the column's quantile function (in the column's units)."""
+        quantiles = np.asarray(self.quantiles)
+        return self.mean + self.std * np.interp(rng.random(n), np.linspace(0, 1, len(quantiles)), quantiles)
+
     @property
     def mixture(self) -> Mixture:
         return Mixture(np.array(self.weights), np.array(self.means), np.array(self.stds))
@@ -369,11 +374,9 @@ class DataTransformer:
         enc = self.continuous[i]
         x = self._numbers(df, enc.name)
         if draw_nulls and not enc.nullable and np.isnan(x).any():
-            x = x.copy()
             null = np.isnan(x)
-            quantiles = np.asarray(enc.quantiles)
-            x[null] = enc.mean + enc.std * np.interp(rng.random(int(null.sum())), np.linspace(0, 1, len(quantiles)),
-                                                     quantiles)
+            x = x.copy()  # not the frame's own values
+            x[null] = enc.draw(int(null.sum()), rng)
         slot = np.full(len(x), -1)  # a row's slot for an exact value (a copy, a spike), -1 for none
         if enc.spike is not None:
             slot[x == enc.spike] = enc.spike_code

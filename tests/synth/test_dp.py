@@ -274,6 +274,11 @@ def test_a_few_nulls_that_noise_hides_are_drawn_not_refused(small):
     age = model.transformer.continuous[model.transformer.blocks[model.transformer.block_of("age")][1]]
     assert not age.nullable
     assert model.sample(500, seed=0)["age"].notna().all()
+    # The value those rows get: a draw from the released quantiles, in years (the real median is 37).
+    drawn = age.draw(10_000, np.random.default_rng(0))
+    assert abs(np.median(drawn) - frame["age"].median()) < 3
+    spec = next(s for s in model.schema.columns if s.name == "age")
+    assert spec.minimum - 1e-9 <= drawn.min() and drawn.max() <= spec.maximum + 1e-9  # the released bounds
 
 
 def test_histograms_get_as_many_bins_as_the_noise_allows():
