@@ -75,39 +75,31 @@ def ours_label(args: argparse.Namespace) -> str:
     return "ours" + (f", public {named}" if public else "")
 
 
-def _codes(args: argparse.Namespace) -> bool:
-    return bool(args.public_categories and getattr(args, "public_codes", False))
-
-
-def public_categories(train, args: argparse.Namespace) -> dict:
-    """Ours' public domains, read off the training split as smartnoise reads its peers': with --public-categories,
-    {"categories": each text column's values} (not an ID column's: titanic's names), and with --public-codes too,
-    each numeric column's that smartnoise takes as categorical; with --public-bounds, {"bounds": each other numeric
-    column's range}."""
+def public_domains(train, args: argparse.Namespace) -> tuple[dict, dict]:
+    """Ours' public domains and the column kinds they need, read off the training split as smartnoise reads its
+    peers': ({"categories": ..., "bounds": ...}, {"column_kinds": ...}). With --public-categories, each text
+    column's values (not an ID column's: titanic's names); with --public-codes too, the values of each numeric
+    column that smartnoise takes as categorical (at most 20 values: bench/peer_smartnoise.py), which ours is told is
+    categorical; with --public-bounds, each other numeric column's range."""
+    from bench.peer_smartnoise import column_roles
     from synth.schema import infer_schema
 
-    out = {}
     kinds = {s.name: s.kind for s in infer_schema(train).columns}
-    codes = public_codes(train, args)
+    codes = [c for c in column_roles(train)[0] if c in datasets.numeric_columns(train)] if _codes(args) else []
+    public = {}
     if args.public_categories:
         text = [c for c in train.columns if kinds[c] in ("categorical", "boolean")
                 and not pd.api.types.is_numeric_dtype(train[c])]
-        out["categories"] = {c: sorted(str(v) for v in train[c].dropna().unique()) for c in text}
-        out["categories"] |= {c: sorted(train[c].dropna().unique().tolist()) for c in codes}
+        public["categories"] = {c: sorted(str(v) for v in train[c].dropna().unique()) for c in text}
+        public["categories"] |= {c: sorted(train[c].dropna().unique().tolist()) for c in codes}
     if args.public_bounds:
-        numeric = [c for c, kind in kinds.items() if kind in ("continuous", "integer")]
-        out["bounds"] = {c: [float(train[c].min()), float(train[c].max())] for c in numeric if c not in codes}
-    return out
+        numeric = [c for c, kind in kinds.items() if kind in ("continuous", "integer") and c not in codes]
+        public["bounds"] = {c: [float(train[c].min()), float(train[c].max())] for c in numeric}
+    return public, ({"column_kinds": dict.fromkeys(codes, "categorical")} if codes else {})
 
 
-def public_codes(train, args: argparse.Namespace) -> list[str]:
-    """With --public-codes, the numeric columns that smartnoise is fed as categorical (at most 20 values)."""
-    if not _codes(args):
-        return []
-    from bench.peer_smartnoise import column_roles
-
-    categorical, _ = column_roles(train)
-    return [c for c in categorical if c in datasets.numeric_columns(train)]
+def _codes(args: argparse.Namespace) -> bool:
+    return args.public_categories and args.public_codes
 
 
 def run_peer(synth: str, name: str, epsilon: float, args: argparse.Namespace, log_dir: Path) -> dict:
@@ -161,6 +153,7 @@ def run(args: argparse.Namespace) -> dict:
         train, holdout = datasets.split(datasets.load(name, max_rows=args.max_rows, seed=args.seed), seed=args.seed)
         entry = record["datasets"][name] = {"train_rows": len(train), "holdout_rows": len(holdout),
                                              "target": target, "runs": []}
+        public, kinds = public_domains(train, args)
         for epsilon in epsilons:
             sides = [(s, None) for s in synths] + ([("ours", None)] if args.ours else [])
             for side, _ in sides:
@@ -170,12 +163,9 @@ def run(args: argparse.Namespace) -> dict:
                         continue
                     try:
                         common.set_threads(args.threads)
-                        kinds = {c: "categorical" for c in public_codes(train, args)}
                         model, info = train_ours(train, args.epochs, args.seed,
-                                                 privacy={"epsilon": epsilon, "delta": args.delta,
-                                                          **public_categories(train, args)},
-                                                 settings=json.loads(args.ours_settings)
-                                                 | ({"column_kinds": kinds} if kinds else {}))
+                                                 privacy={"epsilon": epsilon, "delta": args.delta, **public},
+                                                 settings=json.loads(args.ours_settings) | kinds)
                     except NoPrivacyOption as exc:
                         record["ours_skipped"] = str(exc)
                         print(f"[dp] ours: {exc}", flush=True)
