@@ -6,13 +6,13 @@ service's budget check and the DP-SGD batch size use it). Every step that reads 
 
 1. **Data statistics**, released once before training, with Gaussian noise (DESIGN.md, "Differential
    privacy"):
-   - stage 1, per numeric column without public bounds, a histogram over a fixed grid (signed powers of
-     sqrt(2); calendar years for dates) whose bulk gives the column's bounds (`_bounds`), then, for the columns
-     whose bounds lie within a factor of 2 (a price index near 93: one or two of the grid's bins), a histogram
-     of 32 even bins between them, whose full bins say where stage 2 puts its fine bins (`_zoomed`);
+   - stage 1, per numeric column, a histogram over a fixed grid (signed powers of sqrt(2); calendar years for
+     dates) whose bulk gives the bounds of a column without public ones (`_bounds`), then, for the columns whose
+     bounds lie within a factor of 2 (a price index near 93: one or two of the grid's bins), a histogram of 32
+     even bins between them, whose full bins say where stage 2 puts its fine bins (`_zoomed`);
    - stage 2, per numeric column, a histogram between those bounds with as many bins as the noise allows
-     (`fine_bins`) plus a null bin, and per categorical, boolean or constant column the counts of its values
-     and nulls.
+     (`fine_bins`), holding equal shares of stage 1's bulk (`_shares`) or inside the zoom, plus a null bin, and
+     per categorical, boolean or constant column the counts of its values and nulls.
    A row falls in one bin of each histogram, so changing it moves at most two counts by 1 in each: the
    L2 sensitivity of a release's counts is sqrt(2 * histograms). Each release is one Gaussian mechanism. A
    category is released only when its noisy count passes a threshold set so that a value held by one
@@ -326,22 +326,25 @@ def fit_private(schema: Schema, df: pd.DataFrame, config, budget: Budget, seed: 
     discrete = [s for s in schema.columns if s.kind in ("categorical", "boolean", "constant")]
     check_public_domains({"categories": budget.privacy.categories, "bounds": budget.privacy.bounds},
                          {s.name: s.kind for s in schema.columns})
-    found = [s for s in numeric if s.name not in budget.privacy.bounds]  # stage 1 reads only these
-    sens1, sens2 = math.sqrt(2 * max(1, len(found))), math.sqrt(2 * max(1, len(numeric) + len(discrete)))
+    found = [s for s in numeric if s.name not in budget.privacy.bounds]  # stage 1 finds these columns' bounds
+    sens1, sens2 = math.sqrt(2 * max(1, len(numeric))), math.sqrt(2 * max(1, len(numeric) + len(discrete)))
     s1, s2 = BOUNDS_NOISE * budget.stats * sens1, budget.stats * sens2
     for spec in numeric:
         spec.discrete = False  # a column's count of distinct values is not released
         if spec.kind == "datetime":
             spec.extra["resolution"] = _resolution(spec)
-    # Stage 1: bounds.
+    # Stage 1: where each column's rows lie, and the bounds of those without public ones.
     values = {s.name: numeric_values(df[s.name], s) for s in numeric}
+    coarse = {}
     for spec in numeric:
-        if spec.name in budget.privacy.bounds:  # public: nothing to find (its share of stage 1 goes unused)
-            low, high = budget.privacy.bounds[spec.name]
-        else:
-            x, edges = values[spec.name], _coarse_edges(spec)
-            counts = np.bincount(np.searchsorted(edges, x[~np.isnan(x)], side="right"), minlength=len(edges) + 1)
-            low, high = _bounds(counts + rng.normal(0, s1, len(counts)), edges, s1)
+        x, edges = values[spec.name], _coarse_edges(spec)
+        x = x[~np.isnan(x)]
+        public = budget.privacy.bounds.get(spec.name)
+        if public is not None:  # the rows as stage 2 will see them: clipped into the public range
+            x = np.clip(x, *public)
+        counts = np.bincount(np.searchsorted(edges, x, side="right"), minlength=len(edges) + 1)
+        coarse[spec.name] = (counts + rng.normal(0, s1, len(counts)), edges, s1)
+        low, high = public if public is not None else _bounds(coarse[spec.name][0], edges, s1)
         spec.minimum, spec.maximum = float(low), float(high)
     # Stage 1's zoom, for the narrow columns.
     narrow = [s for s in found if s.kind != "datetime" and _narrow(s.minimum, s.maximum)]
@@ -365,7 +368,7 @@ def fit_private(schema: Schema, df: pd.DataFrame, config, budget: Budget, seed: 
             discretes[spec.name] = _private_integers(spec, values[spec.name], s2, rng)
         else:
             continuous[spec.name] = _private_continuous(spec, values[spec.name], s2, config.max_modes, bins, rng,
-                                                         zooms.get(spec.name))
+                                                         zooms.get(spec.name), coarse[spec.name])
     threshold = 1 + s2 * norm.isf(budget.privacy.delta_select / max(1, len(discrete)))
     threshold = max(threshold, config.rare_threshold)
     for spec in discrete:
@@ -429,20 +432,53 @@ def _private_integers(spec, x: np.ndarray, noise: float, rng) -> DiscreteEncoder
                            suppressed="nearest")
 
 
+def _shares(coarse: tuple[np.ndarray, np.ndarray, float], low: float, high: float, bins: int) -> np.ndarray:
+    """Stage 2's edges from stage 1's histogram (`coarse`: its noisy counts, its grid and its noise): the bins
+    between low and high hold equal shares of the rows stage 1 saw in its bulk (`_bounds`), spread evenly inside
+    each of its bins (counts below 0 taken as 0), with one wide bin on each side for the rows beyond the bulk. A
+    column whose rows fill a sliver of its range (a bill from -5,000 to 960,000, half its rows under 22,000, or a
+    payment whose public range reaches 900,000) then gets its fine bins where its rows are, where even bins
+    would put the bulk in one (post-processing)."""
+    counts, edges, noise = coarse
+    if low <= 0 <= high:  # zeros are stage 2's atom: the bulk is that of the other rows
+        counts = np.where(np.arange(len(counts)) == np.searchsorted(edges, 0.0, side="right"), 0.0, counts)
+    first, last = _bounds(counts, edges, noise)
+    first, last = max(first, low), min(last, high)
+    if not first < last:
+        first, last = low, high
+    inner = bins - int(first > low) - int(last < high)
+    grid = np.concatenate([[first], edges[(edges > first) & (edges < last)], [last]])
+    mass = np.clip(counts[np.searchsorted(edges, (grid[:-1] + grid[1:]) / 2, side="right")], 0, None)
+    if inner < 1 or mass.sum() <= 0:
+        return np.linspace(low, high, bins + 1)
+    mass = mass + 1e-9 * mass.sum()  # no flat stretch: the inverse below is then one-valued
+    cumulative = np.concatenate([[0.0], np.cumsum(mass)])
+    bulk = np.interp(np.linspace(0, cumulative[-1], inner + 1), cumulative, grid)
+    return np.unique(np.concatenate([[low], bulk, [high]]))
+
+
 def _private_continuous(spec, x: np.ndarray, noise: float, max_modes: int, bins: int,  # noqa: ANN001
-                        rng, zoom: tuple[float, float] | None = None) -> ContinuousEncoder:
+                        rng, zoom: tuple[float, float] | None = None,
+                        coarse: tuple[np.ndarray, np.ndarray, float] | None = None) -> ContinuousEncoder:
     """A numeric column's encoder from one noisy histogram: `bins` bins between the released bounds (one per
     integer when the range is narrower), an atom at 0 when 0 lies in the range (a value chosen without looking:
     zero-inflated columns, a capital gain, are common, and a bin would spread the spike over its width), and
-    nulls. Each row is in exactly one of them."""
+    nulls. Each row is in exactly one of them. The bins hold equal shares of stage 1's histogram (`_shares`), or
+    with a zoom lie where it found the rows."""
     low, high = spec.minimum, spec.maximum
     if _integral(spec) and high - low < bins:  # a bin per integer: every value is its own atom
         edges, atom = np.arange(low - 0.5, high + 1.0), False
     else:
-        edges, atom = np.linspace(low, high, bins + 1), low <= 0 <= high
+        atom = low <= 0 <= high
         if zoom is not None and bins > 2:  # the fine bins where stage 1 found the rows, one on each side
             edges = np.unique(np.concatenate([[low], np.linspace(max(low, zoom[0]), min(high, zoom[1]), bins - 1),
                                               [high]]))
+        elif coarse is not None:
+            edges = _shares(coarse, low, high, bins)
+        else:
+            edges = np.linspace(low, high, bins + 1)
+        if _integral(spec):  # inner edges between whole numbers: a value's rows stay in one bin
+            edges = np.unique(np.concatenate([[low], np.floor(edges[1:-1]) + 0.5, [high]]))
         if atom:
             edges = np.union1d(edges, [0.0])
     bins = len(edges) - 1

@@ -266,6 +266,40 @@ def test_a_narrow_columns_fine_bins_lie_where_its_rows_are(small):
     assert np.abs([quantiles[quarter] - real[0], quantiles[-1 - quarter] - real[1]]).max() < 4
 
 
+def test_fine_bins_hold_equal_shares_of_the_bulk_stage_1_saw():
+    edges = np.arange(0.0, 41.0)  # 42 bins, the outer two open; bin k lies between edges k - 1 and k
+    counts = np.zeros(42)
+    counts[[21, 22]] = [300.0, 900.0]  # the rows lie between 20 and 22, three times as many above 21
+    counts[1] = 800.0  # zeros: stage 2's atom, left out of the bulk
+    shares = dp._shares((counts, edges, 10.0), 0.0, 40.0, 6)
+    assert shares[0] == 0 and shares[-1] == 40  # a wide bin on each side of the bulk
+    np.testing.assert_allclose(shares[1:-1], [20.0, 21.0, 21.0 + 1 / 3, 21.0 + 2 / 3, 22.0])
+    assert np.array_equal(dp._shares((np.zeros(42), edges, 10.0), 0.0, 40.0, 4), np.linspace(0, 40, 5))
+
+
+def test_a_payment_whose_public_range_dwarfs_its_rows_keeps_its_shape(small):
+    from synth.schema import infer_schema
+
+    # Payments of a few thousand, a fifth of them 0, with a public range up to 1,000,000 (a bill's limit): stage
+    # 2's 14 bins (at epsilon 1 on 3,000 rows) spread evenly over that range would put every payment in one.
+    rng = np.random.default_rng(0)
+    paid = np.where(rng.random(len(small)) < 0.2, 0.0, np.round(np.exp(rng.normal(7.6, 1.0, len(small)))))
+    frame = small.assign(paid=paid, hours=small["hours-per-week"])
+    config = Config(batch_size=100, privacy={"epsilon": 1.0, "delta": 1e-6, "bounds": {"paid": [0, 1e6]}})
+    t, _ = dp.fit_private(infer_schema(frame), frame, config, dp.check_budget(len(frame), config), seed=0)
+    enc = t.continuous[t.blocks[t.block_of("paid")][1]]
+    released = enc.mean + enc.std * np.asarray(enc.quantiles)
+    grid = np.linspace(0, 1, len(released))
+    for q in (0.5, 0.75, 0.9):  # the released quantiles are within a factor of 2 of the real ones
+        assert 0.5 < np.interp(q, grid, released) / np.quantile(paid, q) < 2
+    # A whole-number column's bins are cut between whole numbers: the rows at 40 hours (half of them) are
+    # released at 40, none spread into 39.
+    enc = t.continuous[t.blocks[t.block_of("hours")][1]]
+    released = enc.mean + enc.std * np.asarray(enc.quantiles)
+    between = lambda a, b: np.mean((released > a) & (released < b))  # noqa: E731
+    assert between(39.5, 40.5) > 0.3 and between(38.5, 39.5) < 0.05
+
+
 def test_a_few_nulls_that_noise_hides_are_drawn_not_refused(small):
     # Three nulls in 3,000 rows: their count does not pass the noise, so the model keeps no null slot for the
     # column; the rows that hold one are still trained on (a value drawn from the released quantiles).
