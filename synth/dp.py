@@ -529,7 +529,7 @@ def _private_continuous(spec, x: np.ndarray, noise: float, max_modes: int, bins:
 def _private_discrete(spec, series: pd.Series, noise: float, threshold: float, n: int, config,  # noqa: ANN001
                       rng, domain: list | None = None) -> DiscreteEncoder:
     """A categorical column's encoder from its noisy counts: the values whose count passes `threshold`, or with a
-    public `domain`, each listed value whose noisy count is not emptied (`_emptied`)."""
+    public `domain`, each listed value whose noisy count is not emptied (`_emptied`), and at least two of them."""
     counts = series.value_counts(dropna=True)
     outside = None
     if domain is not None:  # public values: each one's count is released, however small
@@ -539,6 +539,12 @@ def _private_discrete(spec, series: pd.Series, noise: float, threshold: float, n
         counts = pd.Series([by_text.get(str(v), 0) for v in domain], index=pd.Index(domain, dtype=object))
     noisy = counts.to_numpy(dtype=np.float64) + rng.normal(0, noise, len(counts))
     keep = noisy > (EMPTY_NOISES * noise if domain is not None else threshold)
+    if domain is not None and len(domain) > 1 and keep.sum() < 2:
+        # A column the code book says varies keeps its two fullest values, at one noise sd or more: a target
+        # with an 11% class (236 rows under a noise of 82) must not become a constant when noise takes it down.
+        top = np.argsort(-noisy, kind="stable")[:2]
+        keep[top] = True
+        noisy[top] = np.maximum(noisy[top], noise)
     released = pd.Series(noisy[keep], index=counts.index[keep]).sort_values(ascending=False)
     nulls = float(_emptied(np.array([series.isna().sum() + rng.normal(0, noise)]), noise)[0])
     text = marker_allowed("categorical", spec.dtype) or spec.kind == "constant"
@@ -793,13 +799,15 @@ def private_critic_update(disc: Discriminator, optimizer: torch.optim.Optimizer,
     optimizer.step()
 
 
-def release_pairs(codes: np.ndarray, widths: list[int], budget: Budget, seed: int):  # noqa: ANN201
+def release_pairs(codes: np.ndarray, widths: list[int], budget: Budget, seed: int,  # noqa: ANN201
+                  target: int | None = None):
     """Stage 3: the pair tables, shrunk (synth.pairs), from two Gaussian releases. A row is in one cell of each
     table, so changing it moves at most two counts by 1 in each: the L2 sensitivity of t tables is sqrt(2 t).
     The first release has every table; the tables that stand furthest above its noise (as many as there are
-    blocks less one, as a tree joining them would have) are released again, on their own so with less noise, and
-    each of those is the two releases' average weighted by their precision. Choosing them reads only the first
-    release: post-processing."""
+    blocks less one, as a tree joining them would have), and every table of the `target` block when the job names
+    one, are released again, on their own so with less noise, and each of those is the two releases' average
+    weighted by their precision. Choosing them reads only the first release and the job's settings:
+    post-processing."""
     from synth.pairs import pair_counts, shrink, strongest
 
     counts = pair_counts(codes, widths)
@@ -809,6 +817,8 @@ def release_pairs(codes: np.ndarray, widths: list[int], budget: Budget, seed: in
     first = budget.pair_noise * math.sqrt(2 * len(counts))
     noisy = {pair: table + rng.normal(0, first, table.shape) for pair, table in counts.items()}
     chosen = strongest(noisy, len(codes), first, len({b for pair in counts for b in pair}) - 1)
+    if target is not None:
+        chosen = list(dict.fromkeys(chosen + [pair for pair in counts if target in pair]))
     second = budget.pair_noise * math.sqrt(2 * len(chosen))
     noise = dict.fromkeys(counts, first)
     for pair in chosen:

@@ -351,6 +351,23 @@ def test_public_values_and_bounds_replace_what_noise_would_hide(small):
         Synthesizer(epochs=1, privacy={**public, "bounds": {"sex": [0, 1]}}, **TINY).fit(small)
 
 
+def test_a_public_domain_of_two_values_keeps_both_when_noise_takes_one_down():
+    from synth.schema import infer_schema
+
+    # A target with a 5% class (100 rows) under a noise of 200 a count: its noisy count falls under the bar
+    # that empties a bin, and the column would become a constant, with no link left to any other column.
+    frame = pd.DataFrame({"y": ["no"] * 2000 + ["yes"] * 100})
+    spec = infer_schema(frame).columns[0]
+    for seed in range(5):
+        enc = dp._private_discrete(spec, frame["y"], 200.0, 1e9, len(frame), Config(), np.random.default_rng(seed),
+                                   ["no", "yes"])
+        assert set(enc.categories) == {"no", "yes"}
+        assert 0.01 < enc.frequencies[enc.categories.index("yes")] < 0.5
+    # Without a public domain the values are data: one that does not pass the threshold is never released.
+    enc = dp._private_discrete(spec, frame["y"], 200.0, 1e9, len(frame), Config(), np.random.default_rng(0))
+    assert "yes" not in enc.categories and "no" not in enc.categories
+
+
 @pytest.mark.parametrize("privacy, message", [
     ({"epsilon": 1.0, "delta": 1e-6, "categories": {"sex": []}}, "must be a list of 1 to"),
     ({"epsilon": 1.0, "delta": 1e-6, "categories": {"sex": ["a", "a"]}}, "more than once"),
@@ -401,3 +418,7 @@ def test_the_pair_tables_carry_the_noise_their_sensitivity_needs(monkeypatch):
     second = budget.pair_noise * np.sqrt(2 * len(twice))
     both = (first ** -2 + second ** -2) ** -0.5
     assert np.concatenate([errors[p] for p in twice]).std() == pytest.approx(both, rel=0.15)
+    # A named target's tables are all released again, beside the chosen ones.
+    dp.release_pairs(codes, [6] * 5, budget, seed=0, target=4)
+    again = {pair for pair in exact if seen["noise"][pair] < first}
+    assert {pair for pair in exact if 4 in pair} <= again and len(again) >= 4
