@@ -56,6 +56,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--public-bounds", action="store_true",
                    help="declare the numeric columns' ranges public for ours (privacy.bounds), as smartnoise's were "
                    "where its DP estimate of them failed")
+    p.add_argument("--target", action="store_true",
+                   help="name each table's target for ours (`target`, as a job's params.target does): under DP its "
+                   "pair tables are all released a second time")
     p.add_argument("--max-rows", type=int, default=0, help="seeded subset of each table (0: whole tables)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0)
@@ -72,7 +75,7 @@ def ours_label(args: argparse.Namespace) -> str:
     public = [name for name, on in (("categories", args.public_categories), ("codes", _codes(args)),
                                     ("bounds", args.public_bounds)) if on]
     named = ", ".join(public[:-1]) + " and " + public[-1] if len(public) > 1 else "".join(public)
-    return "ours" + (f", public {named}" if public else "")
+    return "ours" + (f", public {named}" if public else "") + (", target named" if args.target else "")
 
 
 def public_domains(train, args: argparse.Namespace) -> tuple[dict, dict]:
@@ -165,7 +168,8 @@ def run(args: argparse.Namespace) -> dict:
                         common.set_threads(args.threads)
                         model, info = train_ours(train, args.epochs, args.seed,
                                                  privacy={"epsilon": epsilon, "delta": args.delta, **public},
-                                                 settings=json.loads(args.ours_settings) | kinds)
+                                                 settings=json.loads(args.ours_settings) | kinds |
+                                                 ({"target": target} if args.target else {}))
                     except NoPrivacyOption as exc:
                         record["ours_skipped"] = str(exc)
                         print(f"[dp] ours: {exc}", flush=True)

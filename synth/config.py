@@ -169,7 +169,8 @@ class Config:
     target: str | None = knob(
         None, "A column to predict: with it, a small network learns to predict the target from the row's other "
         "columns, and the generator is charged for rows whose target that network would not predict (synth.auxiliary; "
-        "the job's `target`; see `target_loss`). None: no such loss. Off under differential privacy.", exposed=False)
+        "the job's `target`; see `target_loss`). None: no such loss. Under differential privacy that network is off, "
+        "and the target's pair tables are all released a second time, with less noise (synth.dp).", exposed=False)
     target_loss: str = knob(
         "auto", "When a fit names a target, whether its model's loss teaches the generator: 'auto' for a numeric "
         "target only (on Adult's categorical one it cost detection and coherence for no gain in ML utility; "

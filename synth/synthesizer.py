@@ -203,7 +203,8 @@ class Synthesizer:
         if self._budget is not None:
             from synth import dp
 
-            return dp.release_pairs(codes, widths, self._budget, self.config.seed)
+            target = self.transformer.block_of(self.config.target) if self.config.target is not None else None
+            return dp.release_pairs(codes, widths, self._budget, self.config.seed, target)
         return shrink(pair_counts(codes, widths), len(codes), 0.0)
 
     def planned_epochs(self, rows: int) -> int:
