@@ -807,7 +807,8 @@ def release_pairs(codes: np.ndarray, widths: list[int], budget: Budget, seed: in
     blocks less one, as a tree joining them would have), and every table of the `target` block when the job names
     one, are released again, on their own so with less noise, and each of those is the two releases' average
     weighted by their precision. Choosing them reads only the first release and the job's settings:
-    post-processing."""
+    post-processing. The target's tables keep their shrinkage as their weight in the loss, but not in their
+    shares: a model trained on the rows needs the target's links as sharp as they were released."""
     from synth.pairs import pair_counts, shrink, strongest
 
     counts = pair_counts(codes, widths)
@@ -826,7 +827,11 @@ def release_pairs(codes: np.ndarray, widths: list[int], budget: Budget, seed: in
         w1, w2 = first ** -2, second ** -2
         noisy[pair] = (w1 * noisy[pair] + w2 * again) / (w1 + w2)
         noise[pair] = (w1 + w2) ** -0.5
-    return shrink(noisy, len(codes), noise)
+    out = shrink(noisy, len(codes), noise)
+    if target is not None:  # the target's tables as released: shrunk, a 50% yes-rate would be taught as 30%
+        sharp = shrink(noisy, len(codes), dict.fromkeys(noisy, 0.0))
+        out = {pair: (sharp[pair][0], w) if target in pair else (shares, w) for pair, (shares, w) in out.items()}
+    return out
 
 
 # ---- a training step --------------------------------------------------------------------------------------

@@ -397,17 +397,45 @@ def test_the_released_pair_tables_keep_a_strong_link_and_drop_what_noise_hides()
     assert np.mean([run[pair][1] for run in runs for pair in ((0, 2), (1, 2))]) < 0.3
 
 
+def test_a_named_targets_tables_are_taught_as_released_and_weighted_as_shrunk(monkeypatch):
+    import synth.pairs
+
+    calls = []
+    original = synth.pairs.shrink
+    monkeypatch.setattr(synth.pairs, "shrink", lambda counts, n, noise: calls.append((counts, noise)) or
+                        original(counts, n, noise))
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 2, 500)
+    codes = np.stack([a, np.where(rng.random(500) < 0.6, a, rng.integers(0, 2, 500)), rng.integers(0, 2, 500)],
+                     axis=1).astype(np.int32)
+    budget = dp.Budget(dp.Privacy(epsilon=0.5, delta=1e-6, noise_multiplier=3.0, max_grad_norm=1.0), 500, 100,
+                       pairs=True)
+    out = dp.release_pairs(codes, [2, 2, 2], budget, seed=0, target=1)
+    (counts, noise), (_, exact) = calls
+    shrunk, sharp = original(counts, 500, noise), original(counts, 500, exact)
+    assert exact == dict.fromkeys(counts, 0.0)
+    for pair in counts:
+        assert out[pair][1] == shrunk[pair][1]  # every table's weight in the loss: its shrinkage
+        np.testing.assert_array_equal(out[pair][0], (sharp if 1 in pair else shrunk)[pair][0])
+    # The link the target has (agreeing 80% of the time) is taught at its released strength, not pulled towards
+    # independence by its weight.
+    assert out[(0, 1)][1] < 1 and np.trace(out[(0, 1)][0]) > np.trace(shrunk[(0, 1)][0])
+
+
 def test_the_pair_tables_carry_the_noise_their_sensitivity_needs(monkeypatch):
     """sqrt(2 t) sensitivity for t tables: the first release's noise on every table, less on the chosen ones."""
     import synth.pairs
 
-    seen = {}
-    monkeypatch.setattr(synth.pairs, "shrink", lambda counts, n, noise: seen.update(counts=counts, noise=noise))
+    calls = []
+    original = synth.pairs.shrink
+    monkeypatch.setattr(synth.pairs, "shrink", lambda counts, n, noise: calls.append(dict(counts=counts, noise=noise))
+                        or original(counts, n, noise))
     rng = np.random.default_rng(0)
     codes = rng.integers(0, 6, (2000, 5)).astype(np.int32)
     budget = dp.Budget(dp.Privacy(epsilon=1.0, delta=1e-6, noise_multiplier=3.0, max_grad_norm=1.0), 2000, 500,
                        pairs=True)
     dp.release_pairs(codes, [6] * 5, budget, seed=0)
+    seen = calls[-1]
     exact = synth.pairs.pair_counts(codes, [6] * 5)
     first = budget.pair_noise * np.sqrt(2 * len(exact))  # 10 tables
     errors = {pair: (seen["counts"][pair] - table).ravel() for pair, table in exact.items()}
@@ -419,6 +447,10 @@ def test_the_pair_tables_carry_the_noise_their_sensitivity_needs(monkeypatch):
     both = (first ** -2 + second ** -2) ** -0.5
     assert np.concatenate([errors[p] for p in twice]).std() == pytest.approx(both, rel=0.15)
     # A named target's tables are all released again, beside the chosen ones.
+    calls.clear()
     dp.release_pairs(codes, [6] * 5, budget, seed=0, target=4)
-    again = {pair for pair in exact if seen["noise"][pair] < first}
-    assert {pair for pair in exact if 4 in pair} <= again and len(again) >= 4
+    seen = calls[0]  # the released counts (the second call is the target's unshrunk tables)
+    again = {pair for pair in exact if seen["noise"][pair] < first * 0.99}
+    assert again == set(twice) | {pair for pair in exact if 4 in pair}
+    second = budget.pair_noise * np.sqrt(2 * len(again))
+    assert seen["noise"][(0, 4)] == pytest.approx((first ** -2 + second ** -2) ** -0.5)
