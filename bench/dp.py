@@ -245,7 +245,9 @@ def render(record: dict) -> str:
                         "smartnoise reads every peer's categories; \"public codes\": the numeric columns of at most "
                         "20 values too, as categories (`column_kinds`), as smartnoise is fed them; \"public bounds\": "
                         "each other numeric column's range "
-                        "too (`privacy.bounds`), as smartnoise's were supplied where its DP estimate failed"]
+                        "too (`privacy.bounds`), as smartnoise's were supplied where its DP estimate failed; "
+                        "\"target named\": the table's target given as the job's `target` (a choice, not data: "
+                        "its pair tables are released again and taught unshrunk)"]
     if record.get("ours_skipped"):
         lines += [f"Ours is not in this table: {record['ours_skipped']}.", ""]
     lines += ["| dataset | ε | side | overall | shapes | pairs (all) | TSTR (real) | detection AUC "
