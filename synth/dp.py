@@ -458,8 +458,8 @@ def _shares(coarse: tuple[np.ndarray, np.ndarray, float], low: float, high: floa
 
 
 def _private_continuous(spec, x: np.ndarray, noise: float, max_modes: int, bins: int,  # noqa: ANN001
-                        rng, zoom: tuple[float, float] | None = None,
-                        coarse: tuple[np.ndarray, np.ndarray, float] | None = None) -> ContinuousEncoder:
+                        rng, zoom: tuple[float, float] | None,
+                        coarse: tuple[np.ndarray, np.ndarray, float]) -> ContinuousEncoder:
     """A numeric column's encoder from one noisy histogram: `bins` bins between the released bounds (one per
     integer when the range is narrower), an atom at 0 when 0 lies in the range (a value chosen without looking:
     zero-inflated columns, a capital gain, are common, and a bin would spread the spike over its width), and
@@ -473,10 +473,8 @@ def _private_continuous(spec, x: np.ndarray, noise: float, max_modes: int, bins:
         if zoom is not None and bins > 2:  # the fine bins where stage 1 found the rows, one on each side
             edges = np.unique(np.concatenate([[low], np.linspace(max(low, zoom[0]), min(high, zoom[1]), bins - 1),
                                               [high]]))
-        elif coarse is not None:
-            edges = _shares(coarse, low, high, bins)
         else:
-            edges = np.linspace(low, high, bins + 1)
+            edges = _shares(coarse, low, high, bins)
         if _integral(spec):  # inner edges between whole numbers: a value's rows stay in one bin
             edges = np.unique(np.concatenate([[low], np.floor(edges[1:-1]) + 0.5, [high]]))
         if atom:

@@ -284,7 +284,7 @@ def test_a_payment_whose_public_range_dwarfs_its_rows_keeps_its_shape(small):
     # 2's 14 bins (at epsilon 1 on 3,000 rows) spread evenly over that range would put every payment in one.
     rng = np.random.default_rng(0)
     paid = np.where(rng.random(len(small)) < 0.2, 0.0, np.round(np.exp(rng.normal(7.6, 1.0, len(small)))))
-    frame = small.assign(paid=paid, hours=small["hours-per-week"])
+    frame = small.assign(paid=paid)
     config = Config(batch_size=100, privacy={"epsilon": 1.0, "delta": 1e-6, "bounds": {"paid": [0, 1e6]}})
     t, _ = dp.fit_private(infer_schema(frame), frame, config, dp.check_budget(len(frame), config), seed=0)
     enc = t.continuous[t.blocks[t.block_of("paid")][1]]
@@ -292,12 +292,21 @@ def test_a_payment_whose_public_range_dwarfs_its_rows_keeps_its_shape(small):
     grid = np.linspace(0, 1, len(released))
     for q in (0.5, 0.75, 0.9):  # the released quantiles are within a factor of 2 of the real ones
         assert 0.5 < np.interp(q, grid, released) / np.quantile(paid, q) < 2
-    # A whole-number column's bins are cut between whole numbers: the rows at 40 hours (half of them) are
-    # released at 40, none spread into 39.
-    enc = t.continuous[t.blocks[t.block_of("hours")][1]]
-    released = enc.mean + enc.std * np.asarray(enc.quantiles)
-    between = lambda a, b: np.mean((released > a) & (released < b))  # noqa: E731
-    assert between(39.5, 40.5) > 0.3 and between(38.5, 39.5) < 0.05
+
+
+def test_a_whole_numbers_rows_stay_in_one_bin():
+    from synth.schema import infer_schema
+
+    # Half the rows at 40 hours, half at 41; the fine bins asked for are cut at 39 and 40.03, which would put the
+    # rows at 40 in a bin reaching down to 39 (released as 39 as often as 40) and spread those at 41 down to 40.
+    frame = pd.DataFrame({"hours": [40] * 1000 + [41] * 1000})
+    spec = infer_schema(frame).columns[0]
+    spec.minimum, spec.maximum = 1.0, 99.0
+    enc = dp._private_continuous(spec, frame["hours"].to_numpy(dtype=float), 1.0, 5, 3, np.random.default_rng(0),
+                                 (39.0, 40.03), (np.zeros(3), np.array([0.0, 1.0]), 1.0))
+    released = np.rint(enc.mean + enc.std * np.asarray(enc.quantiles))
+    assert np.mean(released == 40) == pytest.approx(0.5, abs=0.02)
+    assert np.mean(released == 39) == 0
 
 
 def test_a_few_nulls_that_noise_hides_are_drawn_not_refused(small):
