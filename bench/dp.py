@@ -66,7 +66,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--peer-python", default=str(REPO / ".venv-dp" / "bin" / "python"))
     p.add_argument("--write", action="store_true", help="rewrite the DP section of BENCHMARKS.md")
     p.add_argument("--from-json", help="render saved bench/out/dp-*.json files (comma-separated: one table, "
-                   "each run's command and date listed), running nothing")
+                   "each run's command and date listed), running nothing; runs of several --seed values are shown "
+                   "as their means, with the range over seeds")
     return p.parse_args(argv)
 
 
@@ -196,8 +197,9 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def merge(records: list[dict]) -> dict:
-    """Several runs as one record: their commands and dates listed, their rows in the order given; a side run
-    again at the same ε on the same table replaces the earlier row (a rerun after a failure)."""
+    """Several runs as one record: their commands and dates listed, their rows in the order given, each tagged
+    with its run's seed; a side run again at the same ε and seed on the same table replaces the earlier row (a
+    rerun after a failure)."""
     if len(records) == 1:
         return records[0]
     out = {**records[0], "runs": [{k: r[k] for k in ("command", "date", "settings")} | {
@@ -206,8 +208,9 @@ def merge(records: list[dict]) -> dict:
         for name, e in r["datasets"].items():
             rows = out["datasets"].setdefault(name, {**e, "runs": []})["runs"]
             for run_ in e["runs"]:
-                same = [i for i, old in enumerate(rows) if (old["side"], old["epsilon"]) == (run_["side"],
-                                                                                        run_["epsilon"])]
+                run_ = {**run_, "seed": r["settings"]["seed"]}
+                same = [i for i, old in enumerate(rows) if (old["side"], old["epsilon"], old["seed"]) == (
+                    run_["side"], run_["epsilon"], run_["seed"])]
                 if same:
                     rows[same[0]] = run_
                 else:
@@ -250,38 +253,100 @@ def render(record: dict) -> str:
                         "its pair tables are released again and taught unshrunk)"]
     if record.get("ours_skipped"):
         lines += [f"Ours is not in this table: {record['ours_skipped']}.", ""]
-    lines += ["| dataset | ε | side | overall | shapes | pairs (all) | TSTR (real) | detection AUC "
-              "| membership AUC: distance · density (limit) | fit s |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
-    for name, e in record["datasets"].items():
-        for r in e["runs"]:
-            head = f"| {name} ({e['train_rows']:,} train rows) | {r['epsilon']:g} | {r['side']}"
-            q = r.get("quality") or {}
-            if "error" in r or "error" in q:
-                why = r.get("error") or q.get("error")
-                tail = " / ".join(r.get("stderr_tail", [])[-2:])
-                if why == "exit timeout":
-                    why, tail = f"did not finish within the {r.get('wall_seconds', 0):.0f} s timeout", ""
-                lines.append(f"{head} | failed: {why} {tail}"[:400] + " |" * 7)
-                continue
-            metric = {"macro_f1": "F1", "r2": "R²"}.get(q.get("tstr_metric"), "")
-            lines.append(" | ".join([
-                head, _f(q["overall"]), _f(q["shapes"]), _f(q["pairs_all"]),
-                f"{metric} {_f(q['tstr_synthetic'])} ({_f(q['tstr_real'])})", _f(q["detection_auc"]),
-                f"{_f(q['distance_auc'])} · {_f(q['density_auc'])} ({_f(q['membership_limit'])})",
-                _f(r.get("fit_seconds"), 0)]) + " |")
+    seeds = sorted({r.get("seed", s.get("seed", 0)) for e in record["datasets"].values() for r in e["runs"]})
+    if len(seeds) > 1:
+        lines += _means_table(record, seeds)
+    else:
+        lines += _runs_table(record)
     notes = [f"{name} ε={r['epsilon']:g} {r['side']}: {r['epochs_begun']} epochs begun, the accountant's ε "
              f"{r['epsilon_last_checked']:.2f} at the last check" for name, e in record["datasets"].items()
              for r in e["runs"] if r.get("epochs_begun")]
     if notes:
         lines += ["", "DPCTGAN's training length: " + "; ".join(notes) + "."]
-    supplied = [f"{name} ε={r['epsilon']:g} {r['side']}" for name, e in record["datasets"].items()
+    supplied = [f"{name} ε={r['epsilon']:g} {r['side']}" + (f" (seed {r['seed']})" if len(seeds) > 1 else "")
+                for name, e in record["datasets"].items()
                 for r in e["runs"] if str(r.get("bounds", "")).startswith("supplied")]
     if supplied:
         lines += ["", "Bounds supplied from the training split (smartnoise's DP estimate of a continuous column's "
                   "bounds failed; all of ε went to the synthesizer, and the run is DP only if those bounds are "
                   "public): " + ", ".join(supplied) + "."]
     return "\n".join(lines) + "\n"
+
+
+def _failure(r: dict) -> str | None:
+    """Why a run has no figures, or None."""
+    q = r.get("quality") or {}
+    if "error" not in r and "error" not in q:
+        return None
+    why = r.get("error") or q.get("error")
+    tail = " / ".join(r.get("stderr_tail", [])[-2:])
+    if why == "exit timeout":
+        why, tail = f"did not finish within the {r.get('wall_seconds', 0):.0f} s timeout", ""
+    return f"{why} {tail}"
+
+
+def _metric(q: dict) -> str:
+    return {"macro_f1": "F1", "r2": "R²"}.get(q.get("tstr_metric"), "")
+
+
+def _runs_table(record: dict) -> list[str]:
+    """One row per run."""
+    lines = ["| dataset | ε | side | overall | shapes | pairs (all) | TSTR (real) | detection AUC "
+             "| membership AUC: distance · density (limit) | fit s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, e in record["datasets"].items():
+        for r in e["runs"]:
+            head = f"| {name} ({e['train_rows']:,} train rows) | {r['epsilon']:g} | {r['side']}"
+            why = _failure(r)
+            if why is not None:
+                lines.append(f"{head} | failed: {why}"[:400] + " |" * 7)
+                continue
+            q = r["quality"]
+            lines.append(" | ".join([
+                head, _f(q["overall"]), _f(q["shapes"]), _f(q["pairs_all"]),
+                f"{_metric(q)} {_f(q['tstr_synthetic'])} ({_f(q['tstr_real'])})", _f(q["detection_auc"]),
+                f"{_f(q['distance_auc'])} · {_f(q['density_auc'])} ({_f(q['membership_limit'])})",
+                _f(r.get("fit_seconds"), 0)]) + " |")
+    return lines
+
+
+def _means_table(record: dict, seeds: list[int]) -> list[str]:
+    """One row per table, ε and side: each figure's mean over the seeds' runs (each seed its own cut, split and
+    noise), overall and TSTR with their range, membership the highest AUC of any seed: a single run's TSTR moves
+    by 0.05-0.15 between seeds on either side."""
+    lines = [f"Means over seeds {', '.join(map(str, seeds))} (each seed its own cut of the table, split and noise); "
+             "overall and TSTR with their lowest and highest run, membership the highest AUC of any run.", "",
+             "| dataset | ε | side | runs | overall (range) | shapes | pairs (all) | TSTR (range) (real) "
+             "| detection AUC | membership AUC, highest: distance · density (limit) | fit s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, e in record["datasets"].items():
+        groups: dict[tuple, list[dict]] = {}
+        for r in e["runs"]:
+            groups.setdefault((r["epsilon"], r["side"]), []).append(r)
+        for (epsilon, side), runs in groups.items():
+            done = [r for r in runs if _failure(r) is None]
+            head = f"| {name} ({e['train_rows']:,} train rows) | {epsilon:g} | {side} | {len(done)} of {len(runs)}"
+            if not done:
+                lines.append(f"{head} | failed: {_failure(runs[0])}"[:400] + " |" * 7)
+                continue
+            q = [r["quality"] for r in done]
+            lines.append(" | ".join([
+                head, _ranged(q, "overall"), _f(_mean(q, "shapes")), _f(_mean(q, "pairs_all")),
+                f"{_metric(q[0])} {_ranged(q, 'tstr_synthetic')} ({_f(_mean(q, 'tstr_real'))})",
+                _f(_mean(q, "detection_auc")),
+                f"{_f(max(x['distance_auc'] for x in q))} · {_f(max(x['density_auc'] for x in q))} "
+                f"({_f(_mean(q, 'membership_limit'))})",
+                _f(sum(r.get("fit_seconds") or 0 for r in done) / len(done), 0)]) + " |")
+    return lines
+
+
+def _mean(rows: list[dict], key: str) -> float:
+    return sum(x[key] for x in rows) / len(rows)
+
+
+def _ranged(rows: list[dict], key: str) -> str:
+    """The mean, then the lowest and highest run: "0.612 (0.592–0.656)"."""
+    return f"{_f(_mean(rows, key))} ({_f(min(x[key] for x in rows))}–{_f(max(x[key] for x in rows))})"
 
 
 def main(argv=None) -> None:
