@@ -66,6 +66,10 @@ from synth.transformer import QUANTILES, ContinuousEncoder, DataTransformer, Dis
 
 STATS_SHARE = 0.4  # of epsilon: what the data statistics would cost alone
 PAIRS_SHARE = 0.4  # of epsilon: what the pair tables (stage 3) would cost alone, when the generator learns them
+# Of the pair tables' cost, what their first release takes: every table, read to choose the ones released again.
+# On 2,100 rows at epsilon 1 or 3 it is mostly noise but for the strongest links, while the second holds the tables
+# the generator is taught most (BENCHMARKS.md, "The pair tables' first release: a fifth of their cost").
+FIRST_SHARE = 0.2
 BOUNDS_NOISE = 2.0  # stage 1 (bounds) takes this times stage 2's noise multiplier: coarse bins need little
 SELECT_DELTA_SHARE = 0.5  # of delta: categories released by thresholding; the rest for the RDP conversion
 FINE_BINS = 128  # most bins of a numeric column's histogram
@@ -136,8 +140,8 @@ def stats_noise(epsilon: float, delta_rdp: float) -> float:
 
 @functools.lru_cache(maxsize=64)
 def pairs_noise(epsilon: float, delta_rdp: float) -> float:
-    """The noise multiplier of each of the pair tables' two releases (stage 3): the one at which both together cost
-    PAIRS_SHARE * epsilon at delta_rdp."""
+    """The pair tables' noise multiplier (stage 3): that of one Gaussian release costing what their two cost
+    together, PAIRS_SHARE * epsilon at delta_rdp (`_release_noises` gives each release's)."""
     _, calibration, _, _, _ = _dp()
     return float(calibration.calibrate_dp_mechanism(
         _accountant, _pairs_event, PAIRS_SHARE * epsilon, delta_rdp,
@@ -145,9 +149,15 @@ def pairs_noise(epsilon: float, delta_rdp: float) -> float:
 
 
 def _pairs_event(noise: float):  # noqa: ANN202
-    """Stage 3's two releases, each at `noise`: every pair table, then the strongest ones again."""
+    """Stage 3's two releases: every pair table, then the strongest ones again (`_release_noises`)."""
     dp_event = _dp()[0]
-    return dp_event.ComposedDpEvent([dp_event.GaussianDpEvent(noise), dp_event.GaussianDpEvent(noise)])
+    return dp_event.ComposedDpEvent([dp_event.GaussianDpEvent(m) for m in _release_noises(noise)])
+
+
+def _release_noises(noise: float) -> tuple[float, float]:
+    """The noise multipliers of stage 3's first and second release, which together cost what one release at
+    `noise` does, the first FIRST_SHARE of it: a Gaussian release's RDP at every order goes as 1 / multiplier^2."""
+    return noise / math.sqrt(FIRST_SHARE), noise / math.sqrt(1 - FIRST_SHARE)
 
 
 def _stats_event(noise: float, pairs: float | None = None):  # noqa: ANN202
@@ -181,6 +191,7 @@ class Budget:
         self.privacy, self.n_rows, self.batch, self.steps, self.pairs = privacy, n_rows, batch, steps, pairs
         self.stats = stats_noise(privacy.epsilon, privacy.delta_rdp)
         self.pair_noise = pairs_noise(privacy.epsilon, privacy.delta_rdp) if pairs else None
+        self.pair_noises = _release_noises(self.pair_noise) if pairs else None  # the first release's, the second's
         self._step_rdp, self._stats_rdp = _rdp_of(n_rows, batch, privacy.noise_multiplier, self.stats,
                                                   self.pair_noise)
 
@@ -208,7 +219,8 @@ class Budget:
                 "target_epsilon": self.privacy.epsilon, "critic_steps": self.steps,
                 "noise_multiplier": self.privacy.noise_multiplier, "max_grad_norm": self.privacy.max_grad_norm,
                 "statistics_noise_multiplier": round(self.stats, 6),
-                "pair_tables_noise_multiplier": None if self.pair_noise is None else round(self.pair_noise, 6),
+                "pair_tables_noise_multipliers": None if self.pair_noises is None else [
+                    round(m, 6) for m in self.pair_noises],
                 "accountant": "dp_accounting RDP, replace-one, sampling without replacement"}
 
 
@@ -801,24 +813,25 @@ def release_pairs(codes: np.ndarray, widths: list[int], budget: Budget, seed: in
                   target: int | None = None):
     """Stage 3: the pair tables, shrunk (synth.pairs), from two Gaussian releases. A row is in one cell of each
     table, so changing it moves at most two counts by 1 in each: the L2 sensitivity of t tables is sqrt(2 t).
-    The first release has every table; the tables that stand furthest above its noise (as many as there are
-    blocks less one, as a tree joining them would have), and every table of the `target` block when the job names
-    one, are released again, on their own so with less noise, and each of those is the two releases' average
-    weighted by their precision. Choosing them reads only the first release and the job's settings:
-    post-processing. The target's tables keep their shrinkage as their weight in the loss, but not in their
-    shares: a model trained on the rows needs the target's links as sharp as they were released."""
+    The first release, at FIRST_SHARE of stage 3's cost, has every table; the tables that stand furthest above its
+    noise (as many as there are blocks less one, as a tree joining them would have), and every table of the
+    `target` block when the job names one, are released again, on their own and with the rest of the cost, so
+    with less noise, and each of those is the two releases' average weighted by their precision. Choosing them
+    reads only the first release and the job's settings: post-processing. The target's tables keep their shrinkage
+    as their weight in the loss, but not in their shares: a model trained on the rows needs the target's links as
+    sharp as they were released."""
     from synth.pairs import pair_counts, shrink, strongest
 
     counts = pair_counts(codes, widths)
     if not counts:
         return {}
     rng = np.random.default_rng([seed, 0xA12])
-    first = budget.pair_noise * math.sqrt(2 * len(counts))
+    first = budget.pair_noises[0] * math.sqrt(2 * len(counts))
     noisy = {pair: table + rng.normal(0, first, table.shape) for pair, table in counts.items()}
     chosen = strongest(noisy, len(codes), first, len({b for pair in counts for b in pair}) - 1)
     if target is not None:
         chosen = list(dict.fromkeys(chosen + [pair for pair in counts if target in pair]))
-    second = budget.pair_noise * math.sqrt(2 * len(chosen))
+    second = budget.pair_noises[1] * math.sqrt(2 * len(chosen))
     noise = dict.fromkeys(counts, first)
     for pair in chosen:
         again = counts[pair] + rng.normal(0, second, counts[pair].shape)

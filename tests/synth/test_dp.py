@@ -134,14 +134,19 @@ def test_the_pair_tables_are_accounted_as_two_more_releases():
     privacy = dp.Privacy(epsilon=2.0, delta=1e-6, noise_multiplier=3.0, max_grad_norm=1.0)
     budget = dp.Budget(privacy, n_rows=5000, batch=500, steps=40, pairs=True)
     accountant = rdp.RdpAccountant(orders=list(dp.ORDERS), neighboring_relation=NeighboringRelation.REPLACE_ONE)
-    pairs = dp_event.GaussianDpEvent(budget.pair_noise)
-    accountant.compose(dp_event.ComposedDpEvent(_statistics(budget) + [pairs, pairs]))
+    first, second = (dp_event.GaussianDpEvent(m) for m in budget.pair_noises)
+    assert budget.pair_noises[0] > budget.pair_noises[1]  # the first release, read only to choose, is the noisier
+    accountant.compose(dp_event.ComposedDpEvent(_statistics(budget) + [first, second]))
     accountant.compose(dp_event.SelfComposedDpEvent(
         dp_event.SampledWithoutReplacementDpEvent(5000, 500, dp_event.GaussianDpEvent(3.0)), 40))
     assert budget.epsilon() == pytest.approx(accountant.get_epsilon(privacy.delta_rdp), rel=1e-9)
     alone = rdp.RdpAccountant(orders=list(dp.ORDERS), neighboring_relation=NeighboringRelation.REPLACE_ONE)
-    alone.compose(dp_event.GaussianDpEvent(budget.pair_noise), count=2)
+    alone.compose(dp_event.ComposedDpEvent([first, second]))
     assert alone.get_epsilon(privacy.delta_rdp) == pytest.approx(dp.PAIRS_SHARE * 2.0, rel=2e-3)
+    # The first release alone costs FIRST_SHARE of what the two cost, in RDP at every order.
+    once = rdp.RdpAccountant(orders=list(dp.ORDERS), neighboring_relation=NeighboringRelation.REPLACE_ONE)
+    once.compose(first)
+    assert np.asarray(once.rdp) == pytest.approx(dp.FIRST_SHARE * np.asarray(alone.rdp), rel=1e-9)
     assert budget.epsilon() > dp.Budget(privacy, n_rows=5000, batch=500, steps=40).epsilon()
 
 
@@ -167,7 +172,7 @@ def test_training_spends_the_budget_by_its_last_epoch(small, tmp_path):
     budget = dp.Budget(dp.Privacy.of(privacy), 3000, 500, model.privacy_spent["critic_steps"], pairs=True)
     assert budget.epsilon(budget.steps + 1) > 2.0  # one more critic step would have passed it
     assert model.privacy_spent["epsilon"] == pytest.approx(spent[-1], abs=1e-6)
-    assert model.privacy_spent["pair_tables_noise_multiplier"] == pytest.approx(budget.pair_noise)
+    assert model.privacy_spent["pair_tables_noise_multipliers"] == pytest.approx(list(budget.pair_noises))
     assert "discriminator" not in seen[-1].losses  # the critic's loss reads real rows
     assert 0 <= seen[-1].losses["pairs"] <= 1  # the released tables' distance: post-processing
     model.save(tmp_path)
@@ -446,13 +451,13 @@ def test_the_pair_tables_carry_the_noise_their_sensitivity_needs(monkeypatch):
     dp.release_pairs(codes, [6] * 5, budget, seed=0)
     seen = calls[-1]
     exact = synth.pairs.pair_counts(codes, [6] * 5)
-    first = budget.pair_noise * np.sqrt(2 * len(exact))  # 10 tables
+    first = budget.pair_noises[0] * np.sqrt(2 * len(exact))  # 10 tables
     errors = {pair: (seen["counts"][pair] - table).ravel() for pair, table in exact.items()}
     once = [pair for pair in exact if seen["noise"][pair] == pytest.approx(first)]
     twice = [pair for pair in exact if pair not in once]
     assert len(twice) == 4  # a tree joining 5 blocks
     assert np.concatenate([errors[p] for p in once]).std() == pytest.approx(first, rel=0.15)
-    second = budget.pair_noise * np.sqrt(2 * len(twice))
+    second = budget.pair_noises[1] * np.sqrt(2 * len(twice))
     both = (first ** -2 + second ** -2) ** -0.5
     assert np.concatenate([errors[p] for p in twice]).std() == pytest.approx(both, rel=0.15)
     # A named target's tables are all released again, beside the chosen ones.
@@ -461,5 +466,5 @@ def test_the_pair_tables_carry_the_noise_their_sensitivity_needs(monkeypatch):
     seen = calls[0]  # the released counts (the second call is the target's unshrunk tables)
     again = {pair for pair in exact if seen["noise"][pair] < first * 0.99}
     assert again == set(twice) | {pair for pair in exact if 4 in pair}
-    second = budget.pair_noise * np.sqrt(2 * len(again))
+    second = budget.pair_noises[1] * np.sqrt(2 * len(again))
     assert seen["noise"][(0, 4)] == pytest.approx((first ** -2 + second ** -2) ** -0.5)
