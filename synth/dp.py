@@ -67,8 +67,8 @@ from synth.transformer import QUANTILES, ContinuousEncoder, DataTransformer, Dis
 STATS_SHARE = 0.4  # of epsilon: what the data statistics would cost alone
 PAIRS_SHARE = 0.4  # of epsilon: what the pair tables (stage 3) would cost alone, when the generator learns them
 # Of the pair tables' cost, what their first release takes: every table, read to choose the ones released again.
-# On 2,100 rows at epsilon 1 or 3 it is mostly noise but for the strongest links, while the second holds the tables
-# the generator is taught most (BENCHMARKS.md, "The pair tables' first release: a fifth of their cost").
+# On 2,100 rows at epsilon 1 or 3 it is mostly noise, while the second holds the tables the generator is taught
+# most (BENCHMARKS.md, "The pair tables' first release: a fifth of their cost").
 FIRST_SHARE = 0.2
 BOUNDS_NOISE = 2.0  # stage 1 (bounds) takes this times stage 2's noise multiplier: coarse bins need little
 SELECT_DELTA_SHARE = 0.5  # of delta: categories released by thresholding; the rest for the RDP conversion
