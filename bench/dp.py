@@ -314,8 +314,9 @@ def _means_table(record: dict, seeds: list[int]) -> list[str]:
     """One row per table, ε and side: each figure's mean over the seeds' runs (each seed its own cut, split and
     noise), overall and TSTR with their range, membership the highest AUC of any seed: a single run's TSTR moves
     by 0.05-0.15 between seeds on either side."""
-    lines = [f"Means over seeds {', '.join(map(str, seeds))} (each seed its own cut of the table, split and noise); "
-             "overall and TSTR with their lowest and highest run, membership the highest AUC of any run.", "",
+    lines = [f"Means over the seeds run, of {', '.join(map(str, seeds))} (each seed its own cut of the table, split "
+             "and noise; \"runs\" counts a row's); overall and TSTR with their lowest and highest run, membership the "
+             "highest AUC of any run.", "",
              "| dataset | ε | side | runs | overall (range) | shapes | pairs (all) | TSTR (range) (real) "
              "| detection AUC | membership AUC, highest: distance · density (limit) | fit s |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
