@@ -840,8 +840,8 @@ def release_pairs(codes: np.ndarray, widths: list[int], budget: Budget, seed: in
         noise[pair] = (w1 + w2) ** -0.5
     out = shrink(noisy, len(codes), noise)
     if target is not None:  # the target's tables as released: shrunk, a 50% yes-rate would be taught as 34%
-        sharp = shrink(noisy, len(codes), dict.fromkeys(noisy, 0.0))
-        out = {pair: (sharp[pair][0], w) if target in pair else (shares, w) for pair, (shares, w) in out.items()}
+        sharp = shrink({pair: table for pair, table in noisy.items() if target in pair}, len(codes), 0.0)
+        out = {pair: (sharp[pair][0], w) if pair in sharp else (shares, w) for pair, (shares, w) in out.items()}
     return out
 
 

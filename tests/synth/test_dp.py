@@ -425,9 +425,9 @@ def test_a_named_targets_tables_are_taught_as_released_and_weighted_as_shrunk(mo
     budget = dp.Budget(dp.Privacy(epsilon=0.5, delta=1e-6, noise_multiplier=3.0, max_grad_norm=1.0), 500, 100,
                        pairs=True)
     out = dp.release_pairs(codes, [2, 2, 2], budget, seed=0, target=1)
-    (counts, noise), (_, exact) = calls
-    shrunk, sharp = original(counts, 500, noise), original(counts, 500, exact)
-    assert exact == dict.fromkeys(counts, 0.0)
+    (counts, noise), (target_counts, exact) = calls
+    assert exact == 0.0 and set(target_counts) == {pair for pair in counts if 1 in pair}
+    shrunk, sharp = original(counts, 500, noise), original(counts, 500, 0.0)
     for pair in counts:
         assert out[pair][1] == shrunk[pair][1]  # every table's weight in the loss: its shrinkage
         np.testing.assert_array_equal(out[pair][0], (sharp if 1 in pair else shrunk)[pair][0])
